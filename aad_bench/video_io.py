@@ -141,9 +141,13 @@ def read_video(path: str | os.PathLike, fps: float | None = None, size: tuple[in
         idx = idx[:max_frames]
     try:
         frames = vr.get_batch(idx).asnumpy()
-    except Exception as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise VideoReadError(f"{path}: truncated or corrupt video ({msg[:160]})") from None
+    except Exception:
+        # decord's batched copy fails for some frame widths (row padding); frame by frame always works
+        try:
+            frames = np.stack([vr[i].asnumpy() for i in idx])
+        except Exception as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise VideoReadError(f"{path}: truncated or corrupt video ({msg[:160]})") from None
     return frames, src_fps / step
 
 

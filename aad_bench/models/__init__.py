@@ -1,0 +1,1 @@
+"""Models: latent codecs, the video DiT backbone (teacher / student / critic / discriminator), attention + KV cache."""

@@ -1,0 +1,148 @@
+"""Self-attention with 3-D rotary positions, block-causal masks and a sink + sliding-window KV cache.
+
+Frame layout: frame 0 is the conditioning image and forms chunk 0 on its own; generated frames are grouped in
+chunks of ``chunk`` frames. Block-causal = full attention inside a chunk, causal across chunks.
+
+The cache stores keys *before* the rotary embedding. Positions are assigned at attention time from the cache's
+layout (sink frames first, then the window, then the new frames), so query–key distances stay in the training
+range however long the rollout runs (relative RoPE). While nothing was evicted these positions equal the
+absolute frame indices, which is why streaming equals the full block-causal forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def chunk_ids(frames: int, chunk: int, first: int = 0) -> torch.Tensor:
+    """Chunk index of each frame; frame 0 (absolute) is its own chunk. ``first`` = absolute index of frame 0 here."""
+    idx = torch.arange(first, first + frames)
+    return torch.where(idx == 0, torch.zeros_like(idx), 1 + (idx - 1).clamp(min=0) // chunk)
+
+
+def block_causal_mask(frames: int, chunk: int, tokens_per_frame: int, first: int = 0) -> torch.Tensor:
+    """Boolean ``[L, L]`` mask (True = may attend): key chunk ≤ query chunk."""
+    c = chunk_ids(frames, chunk, first).repeat_interleave(tokens_per_frame)
+    return c[None, :] <= c[:, None]
+
+
+class Rotary3D(nn.Module):
+    """Rotary embedding over (frame, row, column); half the head dim encodes time, a quarter each axis."""
+
+    def __init__(self, head_dim: int, theta: float = 10000.0) -> None:
+        super().__init__()
+        if head_dim % 8:
+            raise ValueError(f"model: head dim must be a multiple of 8 for 3-D RoPE, got {head_dim}")
+        self.dims = (head_dim // 2, head_dim // 4, head_dim // 4)
+        for name, d in zip(("t", "y", "x"), self.dims):
+            self.register_buffer(f"inv_{name}", 1.0 / theta ** (torch.arange(0, d, 2).float() / d), persistent=False)
+
+    def angles(self, pos_t: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
+        """Angles ``[L, head_dim/2]`` for tokens of frames at positions ``pos_t`` (one per frame)."""
+        n = grid_h * grid_w
+        t = pos_t.float().repeat_interleave(n)
+        y = torch.arange(grid_h, device=t.device).repeat_interleave(grid_w).repeat(len(pos_t)).float()
+        x = torch.arange(grid_w, device=t.device).repeat(grid_h * len(pos_t)).float()
+        return torch.cat([t[:, None] * self.inv_t, y[:, None] * self.inv_y, x[:, None] * self.inv_x], dim=-1)
+
+    @staticmethod
+    def rotate(x: torch.Tensor, ang: torch.Tensor) -> torch.Tensor:
+        """Apply angles ``[L, d/2]`` to ``x`` ``[B, heads, L, d]`` (pairs of adjacent channels)."""
+        cos, sin = ang.cos().to(x.dtype), ang.sin().to(x.dtype)
+        x1, x2 = x[..., 0::2], x[..., 1::2]
+        return torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).flatten(-2)
+
+
+@dataclass
+class KVCache:
+    """Per-layer keys/values of finished chunks, bounded to ``sink_chunks`` + a window of ``window_frames``.
+
+    ``chunks`` lists the frame count of every cached chunk (shared by all layers).
+    """
+
+    depth: int
+    sink_chunks: int = 1
+    window_frames: int | None = None  # None = unbounded
+    k: list[torch.Tensor | None] = field(default_factory=list)
+    v: list[torch.Tensor | None] = field(default_factory=list)
+    chunks: list[int] = field(default_factory=list)
+    frames_seen: int = 0  # absolute index of the next frame
+
+    def __post_init__(self) -> None:
+        self.k = [None] * self.depth
+        self.v = [None] * self.depth
+
+    @property
+    def frames(self) -> int:
+        return sum(self.chunks)
+
+    def tokens(self) -> int:
+        return 0 if self.k[0] is None else self.k[0].shape[2]
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Store new keys/values ``[B, heads, L, d]`` of layer ``layer`` (call :meth:`commit` after all layers)."""
+        self.k[layer] = k if self.k[layer] is None else torch.cat([self.k[layer], k], dim=2)
+        self.v[layer] = v if self.v[layer] is None else torch.cat([self.v[layer], v], dim=2)
+
+    def commit(self, chunk_frames: list[int], tokens_per_frame: int) -> None:
+        """Record the chunks just appended, then evict the oldest non-sink chunks beyond the window."""
+        self.chunks.extend(chunk_frames)
+        self.frames_seen += sum(chunk_frames)
+        if self.window_frames is None:
+            return
+        while sum(self.chunks[self.sink_chunks:]) > self.window_frames and len(self.chunks) > self.sink_chunks + 1:
+            start = sum(self.chunks[: self.sink_chunks]) * tokens_per_frame
+            stop = start + self.chunks[self.sink_chunks] * tokens_per_frame
+            for i in range(self.depth):
+                self.k[i] = torch.cat([self.k[i][:, :, :start], self.k[i][:, :, stop:]], dim=2)
+                self.v[i] = torch.cat([self.v[i][:, :, :start], self.v[i][:, :, stop:]], dim=2)
+            del self.chunks[self.sink_chunks]
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with QK RMS-norm (keeps logits bounded in adversarial training) and 3-D RoPE."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"model: dim {dim} not divisible by heads {heads}")
+        self.heads, self.head_dim = heads, dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q_norm = nn.RMSNorm(self.head_dim, eps=1e-6)
+        self.k_norm = nn.RMSNorm(self.head_dim, eps=1e-6)
+        self.out = nn.Linear(dim, dim)
+
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return self.q_norm(q), self.k_norm(k), v
+
+    def forward(self, x: torch.Tensor, ang: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Full-sequence attention; ``mask`` is boolean ``[L, L]`` or None (bidirectional)."""
+        q, k, v = self._split(x)
+        q, k = Rotary3D.rotate(q, ang), Rotary3D.rotate(k, ang)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out(o.transpose(1, 2).flatten(2))
+
+    def forward_cached(self, x: torch.Tensor, ang: torch.Tensor, mask: torch.Tensor, cache: KVCache,
+                       layer: int, write_tokens: int) -> torch.Tensor:
+        """Attend from new tokens to cached + new keys; store the first ``write_tokens`` new keys/values.
+
+        ``ang`` covers cached tokens then new tokens; ``mask`` is ``[L_new, L_cache + L_new]``.
+        """
+        q, k, v = self._split(x)
+        n_cache = 0 if cache.k[layer] is None else cache.k[layer].shape[2]  # before this call's own append
+        if n_cache:
+            k_all, v_all = torch.cat([cache.k[layer], k], dim=2), torch.cat([cache.v[layer], v], dim=2)
+        else:
+            k_all, v_all = k, v
+        qr = Rotary3D.rotate(q, ang[n_cache:])
+        kr = Rotary3D.rotate(k_all, ang)
+        o = F.scaled_dot_product_attention(qr, kr, v_all, attn_mask=mask)
+        if write_tokens:
+            cache.append(layer, k[:, :, :write_tokens], v[:, :, :write_tokens])
+        return self.out(o.transpose(1, 2).flatten(2))

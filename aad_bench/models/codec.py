@@ -1,0 +1,56 @@
+"""Latent codecs: pixels ↔ the model's latent space.
+
+The toy world trains in pixel space (:class:`IdentityCodec`); a real VAE (e.g. Wan 2.1's, 4× temporal and 8×
+spatial compression) plugs in behind the same interface, registered under its own name.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from aad_bench.registry import Registry
+
+CODECS: Registry = Registry("codec")
+
+
+class LatentCodec(Protocol):
+    """What the rest of aad_bench needs from a codec. Videos are ``[B,T,3,H,W]`` in [-1, 1]."""
+
+    latent_channels: int
+    temporal_ratio: int  # pixel frames per latent frame after the first (Wan VAE: 4)
+    spatial_ratio: int
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
+
+
+@CODECS.register("identity")
+class IdentityCodec:
+    """Pixels are latents (the toy world): encode/decode are exact."""
+
+    latent_channels = 3
+    temporal_ratio = 1
+    spatial_ratio = 1
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        _check(video)
+        return video
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents.clamp(-1, 1)
+
+    def latent_frames(self, frames: int) -> int:
+        return frames
+
+
+def _check(video: torch.Tensor) -> None:
+    if video.ndim != 5 or video.shape[2] != 3:
+        raise ValueError(f"codec: expected a video batch [B,T,3,H,W], got {tuple(video.shape)}")
+
+
+def build_codec(name: str) -> LatentCodec:
+    """Instantiate a registered codec by name (did-you-mean on a typo)."""
+    return CODECS.get(name)()

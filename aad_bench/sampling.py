@@ -1,0 +1,88 @@
+"""Samplers: the teacher's multi-step bidirectional Euler sampler (optional CFG on the image) and the causal
+student's chunk-by-chunk rollout with a KV cache (sink + sliding window, unbounded length, streamable)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from aad_bench.flow import frame_times, shift_time, with_cond_frame, x0_from_v
+from aad_bench.models.dit import VideoDiT
+
+
+def velocity(model: VideoDiT, x: torch.Tensor, t: torch.Tensor, cfg_scale: float = 1.0,
+             causal: bool = False) -> torch.Tensor:
+    """Velocity with classifier-free guidance on the image condition (one batched pass for both branches)."""
+    if cfg_scale == 1.0:
+        return model(x, t, causal=causal)
+    b = x.shape[0]
+    drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(x.device)
+    v = model(torch.cat([x, x]), torch.cat([t, t]), causal=causal, cond_drop=drop)
+    v_c, v_u = v[:b], v[b:]
+    return v_u + cfg_scale * (v_c - v_u)
+
+
+@torch.no_grad()
+def teacher_sample(model: VideoDiT, cond: torch.Tensor, frames: int, steps: int, cfg_scale: float = 1.0,
+                   shift: float = 1.0, generator: torch.Generator | None = None,
+                   noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Generate ``frames`` frames after the image ``cond`` ``[B,C,H,W]``; returns ``[B, frames, C, H, W]``."""
+    b = cond.shape[0]
+    if noise is None:
+        noise = torch.randn((b, frames, *cond.shape[1:]), generator=generator).to(cond)
+    x = noise
+    ts = [float(shift_time(1 - i / steps, shift)) for i in range(steps + 1)]
+    for t_cur, t_next in zip(ts[:-1], ts[1:]):
+        tt = frame_times(b, frames, torch.full((b,), t_cur, device=cond.device))
+        v = velocity(model, with_cond_frame(x, cond), tt, cfg_scale)[:, 1:]
+        x = x + (t_next - t_cur) * v
+    return x.clamp(-1.5, 1.5)
+
+
+def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None, steps: tuple[float, ...] = (1.0,),
+                   on_chunk: Callable[[torch.Tensor], None] | None = None, window: bool = True,
+                   grad: bool = False) -> torch.Tensor:
+    """Autoregressive rollout: each chunk is denoised from noise along ``steps`` (one step = one-step student).
+
+    The clean previous chunk (t = 0) and the next noisy chunk go through the network together: the clean chunk is
+    written into the KV cache (Self-Forcing's cache refresh) while the new chunk is generated, so a one-step
+    student costs one network evaluation per chunk.
+
+    Args:
+        cond: ``[B,C,H,W]`` conditioning image.
+        chunks: number of chunks to generate (length is unbounded with the sink + window cache).
+        noise: ``[B, chunks*chunk, C, H, W]`` initial noise (else drawn from ``generator``).
+        steps: flow times to visit per chunk, starting at 1.0 (few-step students use e.g. (1.0, 0.5)).
+        on_chunk: called with every finished chunk ``[B, chunk, C, H, W]`` (stream to an mp4 writer).
+        grad: keep the graph (self-rollout training); else runs under no_grad.
+
+    Returns:
+        ``[B, chunks*chunk, C, H, W]`` generated frames (not including ``cond``).
+    """
+    ck = student.cfg.chunk
+    b = cond.shape[0]
+    if noise is None:
+        noise = torch.randn((b, chunks * ck, *cond.shape[1:]), generator=generator).to(cond)
+    cache = student.new_cache(window=window)
+    out: list[torch.Tensor] = []
+    prev, prev_t = cond[:, None], torch.zeros(b, 1, device=cond.device)
+    with torch.set_grad_enabled(grad):
+        for k in range(chunks):
+            x = noise[:, k * ck:(k + 1) * ck]
+            for i, t_cur in enumerate(steps):
+                t_vec = torch.full((b, ck), t_cur, device=cond.device)
+                if i == 0:  # refresh the cache with the previous clean chunk in the same pass
+                    v = student.forward_cached(torch.cat([prev, x], 1), torch.cat([prev_t, t_vec], 1), cache,
+                                               write_frames=prev.shape[1])[:, prev.shape[1]:]
+                else:
+                    v = student.forward_cached(x, t_vec, cache, write_frames=0)
+                x0 = x0_from_v(x, v, t_vec)
+                t_next = steps[i + 1] if i + 1 < len(steps) else 0.0
+                x = x0 if t_next == 0.0 else (1 - t_next) * x0 + t_next * torch.randn_like(x0)
+            out.append(x)
+            if on_chunk is not None:
+                on_chunk(x.detach())
+            prev, prev_t = x.detach(), torch.zeros(b, ck, device=cond.device)
+    return torch.cat(out, dim=1)

@@ -1,0 +1,1 @@
+"""Training: checkpoints, EMA, stage loops."""
