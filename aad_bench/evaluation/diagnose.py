@@ -19,7 +19,7 @@ import numpy as np
 
 from aad_bench.evaluation.flow import get_flow, pair_motion
 from aad_bench.evaluation.motion import TOP_FRAC, is_dynamic, motion_profile
-from aad_bench.evaluation.runner import find_targets
+from aad_bench.evaluation.runner import find_targets, set_items
 from aad_bench.utils.io import atomic_write_json, atomic_write_text
 from aad_bench.video_io import VideoReadError, contact_sheet, read_video
 from aad_bench.videoset import list_videos, load_index
@@ -174,7 +174,7 @@ def diagnose(
     thr = freeze_px
     for t in find_targets(path, sets):
         ch = chunk or load_index(t.set_dir).get("chunk_frames")
-        for p in list_videos(t.set_dir):
+        for p in (it.path for it in set_items(t)):
             try:
                 row, curve, frames = video_row(p, flow, freeze_px, ch, data_motion)
             except VideoReadError as e:

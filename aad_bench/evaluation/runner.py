@@ -85,7 +85,7 @@ def find_targets(path: str | Path, sets: list[str] | None = None) -> list[Target
     return [t for t in found if not sets or t.set_name in sets or t.set_dir.name in sets]
 
 
-def _items(target: Target) -> list[VideoItem]:
+def set_items(target: Target) -> list[VideoItem]:
     index = load_index(target.set_dir)
     paths = list_videos(target.set_dir)
     known = {p.name for p in paths}
@@ -161,7 +161,7 @@ def evaluate_target(
     target: Target, metrics: list[str], backends: dict[str, str], cfg: dict, force: bool = False
 ) -> tuple[list[Path], int]:
     """Score one set with ``metrics``; returns written files and the number of per-video errors."""
-    items = _items(target)
+    items = set_items(target)
     written, n_err = [], 0
     for name in metrics:
         metric = get_metric(name)
