@@ -60,8 +60,15 @@ def _list_metrics() -> None:
 
 
 def eval_main(argv: list[str]) -> int:
-    """``aad-bench eval PATH...``: returns 0 when everything was scored, 1 when some videos failed."""
-    args = _eval_parser().parse_args(argv)
+    """``aad-bench eval PATH...``: 0 if all was scored, 1 if some videos failed, 2 on setup errors."""
+    try:
+        return _eval(_eval_parser().parse_args(argv))
+    except (ImportError, RuntimeError) as e:  # missing optional package / official VBench / AMT: say what
+        print(f"aad-bench eval: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _eval(args: argparse.Namespace) -> int:
     if args.list:
         _list_metrics()
         return 0
