@@ -43,7 +43,7 @@ def teacher_sample(model: VideoDiT, cond: torch.Tensor, frames: int, steps: int,
 def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: torch.Tensor | None = None,
                    generator: torch.Generator | None = None, steps: tuple[float, ...] = (1.0,),
                    on_chunk: Callable[[torch.Tensor], None] | None = None, window: bool = True,
-                   grad: bool = False) -> torch.Tensor:
+                   grad_chunks: set[int] | None = None) -> torch.Tensor:
     """Autoregressive rollout: each chunk is denoised from noise along ``steps`` (one step = one-step student).
 
     The clean previous chunk (t = 0) and the next noisy chunk go through the network together: the clean chunk is
@@ -56,7 +56,8 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
         noise: ``[B, chunks*chunk, C, H, W]`` initial noise (else drawn from ``generator``).
         steps: flow times to visit per chunk, starting at 1.0 (few-step students use e.g. (1.0, 0.5)).
         on_chunk: called with every finished chunk ``[B, chunk, C, H, W]`` (stream to an mp4 writer).
-        grad: keep the graph (self-rollout training); else runs under no_grad.
+        grad_chunks: chunk indices that keep their graph (self-rollout training); the others and the cache run
+            without gradient, as in Self-Forcing. ``None`` = no gradient at all.
 
     Returns:
         ``[B, chunks*chunk, C, H, W]`` generated frames (not including ``cond``).
@@ -68,8 +69,8 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
     cache = student.new_cache(window=window)
     out: list[torch.Tensor] = []
     prev, prev_t = cond[:, None], torch.zeros(b, 1, device=cond.device)
-    with torch.set_grad_enabled(grad):
-        for k in range(chunks):
+    for k in range(chunks):
+        with torch.set_grad_enabled(grad_chunks is not None and k in grad_chunks):
             x = noise[:, k * ck:(k + 1) * ck]
             for i, t_cur in enumerate(steps):
                 t_vec = torch.full((b, ck), t_cur, device=cond.device)

@@ -143,6 +143,6 @@ class Attention(nn.Module):
         qr = Rotary3D.rotate(q, ang[n_cache:])
         kr = Rotary3D.rotate(k_all, ang)
         o = F.scaled_dot_product_attention(qr, kr, v_all, attn_mask=mask)
-        if write_tokens:
-            cache.append(layer, k[:, :, :write_tokens], v[:, :, :write_tokens])
+        if write_tokens:  # the cache carries no graph: earlier chunks are context, as in Self-Forcing
+            cache.append(layer, k[:, :, :write_tokens].detach(), v[:, :, :write_tokens].detach())
         return self.out(o.transpose(1, 2).flatten(2))

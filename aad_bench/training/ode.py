@@ -1,0 +1,92 @@
+"""Stage I — ODE initialisation: the causal student regresses cached teacher ODE trajectories.
+
+Only the student's own target times are supervised (for a one-step student: noise at t=1 → the teacher's final
+clean clip). Diffusion forcing: every chunk gets its own noise level, drawn from the target times, and with
+probability ``p_clean`` a chunk is clean context instead (loss-masked) — at inference the KV cache holds clean
+chunks, so the student must learn to continue from them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from aad_bench.flow import frame_times, shift_time
+from aad_bench.models.dit import VideoDiT
+from aad_bench.sampling import velocity
+from aad_bench.training.checkpoint import CheckpointError, load_file
+from aad_bench.utils.io import atomic_write_bytes
+
+STAGE = "ode"
+
+
+@torch.no_grad()
+def teacher_trajectories(teacher: VideoDiT, cond: torch.Tensor, frames: int, steps: int, cfg_scale: float,
+                         shift: float, targets: list[float], g: torch.Generator, batch: int = 32
+                         ) -> dict[str, torch.Tensor]:
+    """Euler ODE solves from noise; keeps the states at the student's target times and the final clip."""
+    grid = [float(shift_time(1 - i / steps, shift)) for i in range(steps + 1)]
+    keep = {t: min(range(len(grid)), key=lambda i: abs(grid[i] - t)) for t in targets}
+    states: dict[float, list] = {t: [] for t in targets}
+    finals = []
+    for s in range(0, len(cond), batch):
+        c = cond[s:s + batch]
+        x = torch.randn((len(c), frames, *c.shape[1:]), generator=g)
+        for i in range(steps + 1):
+            for t, idx in keep.items():
+                if idx == i:
+                    states[t].append(x.clone())
+            if i == steps:
+                break
+            tt = frame_times(len(c), frames, torch.full((len(c),), grid[i]))
+            x = x + (grid[i + 1] - grid[i]) * velocity(teacher, torch.cat([c[:, None], x], 1), tt, cfg_scale)[:, 1:]
+        finals.append(x)
+    return {"cond": cond, "x0": torch.cat(finals), "targets": torch.tensor(targets),
+            "states": torch.stack([torch.cat(states[t]) for t in targets])}
+
+
+def load_or_make_pairs(path: Path, teacher: VideoDiT, data: torch.Tensor, oc: DictConfig, tsample: DictConfig,
+                       targets: list[float], seed: int, progress: bool) -> dict[str, torch.Tensor]:
+    """ODE pairs from the cache file, generated once (atomic write) if absent."""
+    if path.exists():
+        try:
+            return load_file(path)
+        except CheckpointError as e:
+            print(f"warning: {e}; regenerating the ODE pairs")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(data), (oc.pairs,), generator=g)
+    cond = data[idx, 0]
+    with tqdm(total=1, desc=f"ODE pairs ({oc.pairs} teacher solves)", disable=not progress, leave=False):
+        pairs = teacher_trajectories(teacher, cond, data.shape[1] - 1, tsample.steps, tsample.cfg, tsample.shift,
+                                     targets, g)
+    import io
+
+    buf = io.BytesIO()
+    torch.save(pairs, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return pairs
+
+
+def ode_loss(student: VideoDiT, pairs: dict[str, torch.Tensor], g: torch.Generator, batch: int,
+             p_clean: float) -> torch.Tensor:
+    """L2 between the student's clean prediction and the teacher's final clip, on noisy chunks."""
+    n, ck = len(pairs["x0"]), student.cfg.chunk
+    idx = torch.randint(n, (batch,), generator=g)
+    x0, cond, states = pairs["x0"][idx], pairs["cond"][idx], pairs["states"][:, idx]
+    frames = x0.shape[1]
+    chunks = frames // ck
+    level = torch.randint(len(pairs["targets"]), (batch, chunks), generator=g)
+    clean = torch.rand(batch, chunks, generator=g) < p_clean
+    clean[:, -1] = False  # at least one supervised chunk per clip
+    t_chunk = torch.where(clean, torch.zeros(()), pairs["targets"][level])
+    t = t_chunk.repeat_interleave(ck, dim=1)
+    lev = level.repeat_interleave(ck, dim=1)  # [B, F]: which stored ODE state each frame starts from
+    x_t = states[lev, torch.arange(batch)[:, None], torch.arange(frames)[None, :]]
+    x_in = torch.where(clean.repeat_interleave(ck, 1)[..., None, None, None], x0, x_t)
+    v = student(torch.cat([cond[:, None], x_in], 1), frame_times(batch, frames, t), causal=True)[:, 1:]
+    x0_pred = x_in - t[..., None, None, None] * v
+    w = (~clean).repeat_interleave(ck, 1).float()[..., None, None, None]
+    return ((x0_pred - x0) ** 2 * w).sum() / (w.sum() * x0[0, 0].numel())
