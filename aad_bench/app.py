@@ -56,6 +56,13 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
     return task(cfg)
 
 
+try:  # campaign launchers (hydra/launcher: aad_slurm | aad_local) used by the slurm/ presets
+    from aad_bench.campaign.launcher import register as _register_launchers
+
+    _register_launchers()
+except ImportError:  # hydra-submitit-launcher missing: plain runs still work
+    pass
+
 # an absolute path makes Hydra read the tree from disk (file://), which follows the group symlinks
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")
 

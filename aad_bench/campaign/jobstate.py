@@ -1,0 +1,109 @@
+"""Per-job decisions and bookkeeping shared by the launcher (submitter side) and the job itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn, JobStatus
+
+from aad_bench.campaign.index import TERMINAL, CampaignIndex
+from aad_bench.runfolder import RunFolder
+
+log = logging.getLogger(__name__)
+ACTIVE = ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED",
+          "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT")
+
+
+def slurm_state(job_id: str | None) -> str | None:
+    """SLURM state of a job (``squeue``, then ``sacct``); None when unknown or SLURM is not here."""
+    if not job_id or shutil.which("squeue") is None:
+        return None
+    try:
+        out = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True,
+                             text=True, timeout=15)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.split()[0]
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", str(job_id), "-o", "State"],
+                             capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    states = out.stdout.split() if out.returncode == 0 else []
+    return states[0] if states else None
+
+
+def _active(job_id: str | None) -> bool:
+    state = slurm_state(job_id)
+    return state is not None and state.split()[0].rstrip("+") in ACTIVE
+
+
+def decide(prev: dict[str, Any], run_dir: Path, retry_failed: bool) -> tuple[str, dict[str, Any]]:
+    """What to do with one job on (re)launch: ``submit`` or a skip reason, plus the value to report."""
+    run = RunFolder(run_dir)
+    res = run.results() if run.results_path.exists() else {}
+    status = res.get("status")
+    if status in ("finished", "diverged"):
+        return f"already {status}", res  # results are never overwritten (and a rerun would not change them)
+    failed = status == "failed" or prev.get("status") == "failed"
+    if failed and not retry_failed:
+        return "failed, not retried (use --retry-failed)", {"status": "failed", "error": prev.get("error")
+                                                            or res.get("reason")}
+    if prev.get("status") in ("pending", "running") and prev.get("backend", "slurm") == "slurm" \
+            and _active(prev.get("slurm_job_id")):
+        return "still queued or running", {"status": prev["status"], "slurm_job_id": prev["slurm_job_id"]}
+    return "submit", {}
+
+
+def _error_text(exc: BaseException) -> str:
+    """One line for the index: the last non-empty line of the error (submitit errors embed the log tail)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500]
+
+
+def record_return(index: CampaignIndex, job: int, ret: JobReturn) -> None:
+    """Index the outcome of a finished Hydra job (status from the task's results, error if it raised)."""
+    if ret.status == JobStatus.FAILED:
+        index.record(job, "failed", error=_error_text(ret._return_value))
+        return
+    value = ret._return_value
+    status = value.get("status") if isinstance(value, dict) else None
+    index.record(job, status if status in TERMINAL else "finished",
+                 error=value.get("reason") if status in ("diverged", "failed") else None)
+
+
+def wait(index: CampaignIndex, p: dict[str, Any], job: Any) -> JobReturn:
+    """Wait for one submitted job (across requeues) and index its end; never raises."""
+    try:
+        ret = job.results()[0]
+    except Exception as e:  # the job died: SLURM killed it, too many timeouts, cancelled, ...
+        log.error("campaign job %s (%s) failed; log: %s", p["num"], job.job_id, job.paths.stdout)
+        index.record(p["num"], "failed", error=_error_text(e), log_out=str(job.paths.stdout))
+        return JobReturn(overrides=p["overrides"], status=JobStatus.FAILED, _return_value=e)
+    record_return(index, p["num"], ret)
+    return ret
+
+
+def use_snapshot_configs(hydra_context: Any, code_root: str) -> None:
+    """Inside a job: read the config tree from the code snapshot, not from the live checkout.
+
+    The pickled config loader searches absolute ``file://<checkout>/...`` paths; point them at the snapshot
+    so a YAML edited after submission cannot change a queued job.
+    """
+    snap = os.environ.get("AAD_BENCH_SNAPSHOT")
+    if not snap or hydra_context is None:
+        return
+    try:
+        from hydra._internal.config_repository import ConfigRepository
+
+        loader = hydra_context.config_loader
+        prefix = f"file://{code_root.rstrip('/')}/"
+        for el in loader.config_search_path.config_search_path:
+            if el.path and el.path.startswith(prefix):
+                el.path = f"file://{snap.rstrip('/')}/" + el.path[len(prefix):]
+        loader.repository = ConfigRepository(config_search_path=loader.config_search_path)
+    except Exception as e:  # private Hydra API: fall back to the checkout's configs rather than fail the job
+        log.warning("could not switch configs to the code snapshot: %s", e)
