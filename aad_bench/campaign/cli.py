@@ -1,6 +1,6 @@
 """``aad-bench campaign launch|relaunch|status``: a campaign folder around a Hydra multirun sweep.
 
-    aad-bench campaign launch DIR [--preset ci] [--retry-failed] -- ablation=smoke paths.out=/data/aad
+    aad-bench campaign launch DIR [--preset ci] [--retry-failed] -- +ablation=smoke paths.out=/data/aad
     aad-bench campaign status DIR [--json]
     aad-bench campaign relaunch DIR [--retry-failed] [-- extra overrides]
 
@@ -31,13 +31,12 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     la = sub.add_parser("launch", help="start a campaign (a Hydra multirun sweep) in DIR")
-    la.add_argument("dir")
+    la.add_argument("dir", help="campaign folder; Hydra overrides follow after --")
     la.add_argument("--preset", default="ci", help="launcher preset in slurm/ (ci, local, cluster, ...)")
     rl = sub.add_parser("relaunch", help="run DIR's sweep again: skip finished, resume the rest")
     rl.add_argument("dir")
     for q in (la, rl):
         q.add_argument("--retry-failed", action="store_true", help="also rerun jobs that failed")
-        q.add_argument("overrides", nargs="*", help="Hydra overrides (after --)")
     st = sub.add_parser("status", help="finished / running / pending / failed / diverged per job")
     st.add_argument("dir")
     st.add_argument("--json", action="store_true", help="one JSON object per job instead of a table")
@@ -93,7 +92,10 @@ def _relaunch(args: argparse.Namespace) -> int:
 
 def campaign_main(argv: list[str]) -> int:
     """Entry point of ``aad-bench campaign``; returns the exit code."""
-    args = _parser().parse_args(argv)
+    # everything after `--` is Hydra's (argparse would bind it to the wrong positional)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = _parser().parse_args(argv[:cut])
+    args.overrides = list(argv[cut + 1:])
     try:
         if args.cmd == "status":
             rows = campaign_status(args.dir)
