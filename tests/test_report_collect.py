@@ -50,11 +50,18 @@ def test_missing_metric_is_absent_not_zero(df):
     assert df[(df["method"] == "patch") & (df["metric"] == "drift_score")].empty
 
 
-def test_official_vbench_json_feeds_in(df):
+def test_official_vbench_json_feeds_in(df, tmp_path):
     t = df[df["run"] == "017-teacher-s0"].set_index("metric")
     assert t.loc["imaging_quality", "value"] == pytest.approx(0.703)  # aggregate already on 0-1
-    assert t.loc["dynamic_degree", "backend"] == "raft" and t.loc["dynamic_degree", "value"] == 0.5
+    assert t.loc["dynamic_degree", "backend"] == "vbench" and t.loc["dynamic_degree", "value"] == 0.5
     assert t.loc["subject_consistency", "n_videos"] == 4
+    # a converted ``<dim>@vbench.json`` next to the raw file wins; the raw one is not counted twice
+    camp = tmp_path / "c"
+    shutil.copytree(FIXTURE / "runs" / "017-teacher-s0", camp / "runs" / "t")
+    conv = {"metric": "imaging_quality", "backend": "vbench", "aggregate": 0.5, "direction": "up"}
+    (camp / "runs" / "t" / "eval" / "train_len" / "imaging_quality@vbench.json").write_text(json.dumps(conv))
+    iq = collect(camp).query("metric == 'imaging_quality'")
+    assert len(iq) == 1 and iq["value"].iloc[0] == 0.5
     pv = collect_per_video(df[df["run"] == "017-teacher-s0"], "imaging_quality")
     assert pv["value"].between(0, 1).all() and len(pv) == 4  # per-video MUSIQ 0-100 rescaled
 

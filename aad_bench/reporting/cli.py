@@ -93,8 +93,10 @@ def comparisons_html(cmp: pd.DataFrame) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in _comparison_rows(cmp)
     )
-    return (f'<table class="results" id="table-comparisons"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return (
+        f'<table class="results" id="table-comparisons"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def build_tables(agg: pd.DataFrame) -> list[Table]:

@@ -37,20 +37,9 @@ HEAD_ALIASES = {
 }
 BACKBONE_ALIASES = {"bidirectional": "bidirectional", "bidir": "bidirectional", "causal": "causal"}
 VBENCH_SUFFIX = "_eval_results.json"
-# official VBench files name no backend: label each dimension with the model VBench uses for it, so that
-# e.g. its RAFT dynamic_degree lands next to other RAFT numbers and never next to DIS ones
-VBENCH_BACKENDS = {
-    "subject_consistency": "dino",
-    "background_consistency": "clip",
-    "motion_smoothness": "amt",
-    "dynamic_degree": "raft",
-    "aesthetic_quality": "laion",
-    "imaging_quality": "musiq",
-    "i2v_subject": "dino",
-    "i2v_background": "dreamsim",
-    "camera_motion": "cotracker",
-    "temporal_flickering": "pixel",
-}
+# official VBench files name no backend: label them "vbench", as the evaluation side's ``<dim>@vbench.json``
+# conversions of the same files are, so VBench's RAFT numbers never share a column with native DIS/RAFT ones
+VBENCH_BACKEND = "vbench"
 
 RUN_COLUMNS = [
     "run",
@@ -206,7 +195,7 @@ def _metric_rows(set_name: str, path: str, name: str) -> list[tuple]:
                 set_name,
                 dim,
                 "vbench",
-                VBENCH_BACKENDS.get(dim, "vbench"),
+                VBENCH_BACKEND,
                 "up",
                 vbench_aggregate(dim, entry),
                 _n_vbench(entry),
@@ -249,10 +238,16 @@ def _scan_eval(run_dir: str) -> list[tuple]:
     except (FileNotFoundError, NotADirectoryError):
         return rows
     for set_name, set_path in sets:
+        ours, official = [], []
         for e in sorted(os.scandir(set_path), key=lambda e: e.name):
             if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file():
-                if "@" in e.name or e.name.endswith(VBENCH_SUFFIX):
-                    rows.extend(_metric_rows(set_name, e.path, e.name))
+                if e.name.endswith(VBENCH_SUFFIX):
+                    official.extend(_metric_rows(set_name, e.path, e.name))
+                elif "@" in e.name:
+                    ours.extend(_metric_rows(set_name, e.path, e.name))
+        # a raw VBench file next to its ``<dim>@vbench.json`` conversion must not count twice
+        seen = {(r[1], r[3]) for r in ours}
+        rows += ours + [r for r in official if (r[1], r[3]) not in seen]
     return rows
 
 

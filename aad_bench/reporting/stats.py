@@ -164,29 +164,42 @@ def add_vbench_aggregates(df: pd.DataFrame) -> pd.DataFrame:
         for c in df.columns
         if c not in ("metric", "version", "backend", "direction", "value", "n_videos", "n_errors", "source")
     ]
-    options = {d: sorted(m.loc[m["metric"] == d, "backend"].dropna().unique()) for d in dims}
-    multi = [d for d in dims if len(options[d]) > 1]
+    # runs measured with the same (dim, backend) set share a signature; only within one do backends combine
+    pairs = m.groupby(["run_dir", "set"])[["metric", "backend"]].apply(
+        lambda g: tuple(sorted(zip(g["metric"], g["backend"].fillna(""))))
+    )
     new = []
+    for sig, keys in pairs.groupby(pairs).groups.items():
+        sub = m.set_index(["run_dir", "set"]).loc[list(keys)].reset_index()
+        new += _aggregates_for(sub, sig, runcols)
+    return pd.concat([df, *new], ignore_index=True) if new else df
+
+
+def _aggregates_for(m: pd.DataFrame, sig: tuple, runcols: list[str]) -> list[pd.DataFrame]:
+    """VBench aggregates for runs sharing one (dim, backend) signature, one per choice of backends."""
+    options: dict[str, list[str]] = {}
+    for dim, backend in sig:
+        options.setdefault(dim, []).append(backend)
+    multi = [d for d in options if len(options[d]) > 1]
+    out = []
     for choice in itertools.product(*(options[d] for d in multi)):
         chosen = dict(zip(multi, choice))
-        keep = m[[chosen.get(mt, b) == b for mt, b in zip(m["metric"], m["backend"])]]
+        keep = m[[chosen.get(mt, b) == b for mt, b in zip(m["metric"], m["backend"].fillna(""))]]
         wide = keep.pivot_table(index=["run_dir", "set"], columns="metric", values="value", aggfunc="first")
         base = keep.drop_duplicates(["run_dir", "set"]).set_index(["run_dir", "set"], drop=False)[runcols]
         label = "+".join(sorted(set(keep["backend"].dropna())))
         for name, (fn, need) in vs.AGGREGATES.items():
-            if not set(need) <= set(wide.columns):
-                continue
-            vals = fn({d: wide[d].to_numpy(dtype=float) for d in need})
-            out = base.loc[wide.index].copy()
-            out = out.assign(
-                metric=name,
-                version="official",
-                backend=label,
-                direction="up",
-                value=vals,
-                n_videos=None,
-                n_errors=None,
-                source=None,
-            )
-            new.append(out.reset_index(drop=True))
-    return pd.concat([df, *new], ignore_index=True) if new else df
+            if set(need) <= set(wide.columns):
+                vals = fn({d: wide[d].to_numpy(dtype=float) for d in need})
+                extra = dict(
+                    metric=name,
+                    version="official",
+                    backend=label,
+                    direction="up",
+                    value=vals,
+                    n_videos=None,
+                    n_errors=None,
+                    source=None,
+                )
+                out.append(base.loc[wide.index].assign(**extra).reset_index(drop=True))
+    return out
