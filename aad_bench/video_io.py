@@ -144,11 +144,20 @@ def read_video(path: str | os.PathLike, fps: float | None = None, size: tuple[in
     except Exception:
         # decord's batched copy fails for some frame widths (row padding); frame by frame always works
         try:
-            frames = np.stack([vr[i].asnumpy() for i in idx])
+            frames = np.stack([_unpad(vr[i].asnumpy()) for i in idx])
         except Exception as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise VideoReadError(f"{path}: truncated or corrupt video ({msg[:160]})") from None
     return frames, src_fps / step
+
+
+def _unpad(frame: np.ndarray) -> np.ndarray:
+    """Undo decord's row padding: for widths whose RGB rows are not 32-byte aligned it returns
+    ``[H, W, 3k]`` with each row padded; the real pixels are the first ``3W`` bytes of each row."""
+    h, w = frame.shape[:2]
+    if frame.shape[2] == 3:
+        return frame
+    return np.ascontiguousarray(frame.reshape(h, -1)[:, : w * 3].reshape(h, w, 3))
 
 
 def to_uint8(video: Any) -> np.ndarray:

@@ -38,7 +38,7 @@ class MethodSpec:
     disc_head: str | None = None
     summary: str = ""
 
-    def validate(self, method_cfg: DictConfig) -> None:
+    def validate(self, method_cfg: DictConfig, model_depth: int | None = None) -> None:
         """Reject impossible combinations before any training starts (messages name the setting)."""
         stages = tuple(method_cfg.get("stages", self.stages))
         bad = [s for s in stages if s not in STAGES]
@@ -56,6 +56,14 @@ class MethodSpec:
                                  "but method.stages has no 'dmd' stage (missing Stage II checkpoint)")
             if disc.backbone not in ("bidirectional", "causal"):
                 raise ValueError(f"method.gan.disc.backbone must be bidirectional|causal, got {disc.backbone!r}")
+            from aad_bench.models.discriminator import HEADS
+
+            if disc.head not in HEADS:
+                raise ValueError(HEADS.unknown_message(disc.head).replace("unknown", "method.gan.disc.head: unknown"))
+            bad = [d for d in disc.depths if model_depth is not None and not 0 <= d < model_depth]
+            if bad or not disc.depths:
+                raise ValueError(f"method.gan.disc.depths {list(disc.depths)}: head depth beyond the backbone "
+                                 f"(blocks 0..{(model_depth or 1) - 1})")
 
 
 def get_method(name: str) -> MethodSpec:

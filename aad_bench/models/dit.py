@@ -61,8 +61,9 @@ class DiTConfig:
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of flow times in [0, 1] (scaled to 0..1000 like diffusion timesteps)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
-    args = t.float()[..., None] * 1000.0 * freqs
+    t = t if t.is_floating_point() else t.float()
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=t.dtype) / half)
+    args = t[..., None] * 1000.0 * freqs
     return torch.cat([args.cos(), args.sin()], dim=-1)
 
 

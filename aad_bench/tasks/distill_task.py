@@ -34,7 +34,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Distil ``cfg.method`` and sample it; returns the final ``results.json`` content."""
     from aad_bench.app import run_dir
 
-    get_method(cfg.method.name).validate(cfg.method)  # bad combinations fail before any work
+    get_method(cfg.method.name).validate(cfg.method, cfg.model.depth)  # bad combinations fail before any work
     run = RunFolder(run_dir(cfg))
     if run.is_finished():
         print(f"already finished: {run.path} (not overwritten)")

@@ -100,7 +100,7 @@ def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: torc
                   probe_cond: torch.Tensor) -> DistillContext:
     """A context whose student starts as a copy of the teacher (then used with the block-causal mask)."""
     spec = get_method(cfg.method.name)
-    spec.validate(cfg.method)
+    spec.validate(cfg.method, cfg.model.depth)
     OmegaConf.resolve(cfg)
     DiTConfig(**cfg.model).check_frames(data.shape[1])
     student = VideoDiT(DiTConfig(**cfg.model))

@@ -146,7 +146,8 @@ def render_clip(cfg: ToyWorldConfig, split: str, index: int, frames: int | None 
         "positions": pos.round(4).tolist(),
         "velocities": vel.round(4).tolist(),
         "speed": float(np.linalg.norm(vel, axis=-1).mean()),
-        "sprites": [{"shape": s["shape"], "radius": round(s["radius"], 3)} for s in sprites],
+        "sprites": [{"shape": s["shape"], "radius": round(s["radius"], 3), "color": s["color"].round(5).tolist()}
+                    for s in sprites],
     }
     return (video * 255 + 0.5).astype(np.uint8), gt
 

@@ -1,0 +1,116 @@
+"""The video DiT: block-causal masking, streaming with the KV cache, bounded sink + window."""
+
+import pytest
+import torch
+
+from aad_bench.models.attention import block_causal_mask, chunk_ids
+from aad_bench.models.dit import DiTConfig, VideoDiT
+
+
+def _model(**kw) -> VideoDiT:
+    torch.manual_seed(0)
+    m = VideoDiT(DiTConfig(height=16, width=16, patch=4, dim=32, depth=2, heads=2, **kw)).double()
+    # the adaLN-zero init makes a fresh model output zeros; give every weight a value so the tests can fail
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 0.1)
+    return m
+
+
+def _inputs(frames: int = 13, b: int = 2):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(b, frames, 3, 16, 16, generator=g, dtype=torch.float64)
+    t = torch.rand(b, frames, generator=g, dtype=torch.float64)
+    t[:, 0] = 0
+    return x, t
+
+
+def test_chunk_layout_puts_the_image_in_its_own_chunk():
+    assert chunk_ids(9, 4).tolist() == [0, 1, 1, 1, 1, 2, 2, 2, 2]
+    m = block_causal_mask(3, 2, 1)  # frames: image | chunk(1,2)
+    assert m.tolist() == [[True, False, False], [True, True, True], [True, True, True]]
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_block_causal_output_ignores_later_frames(k):
+    m = _model()
+    x, t = _inputs()
+    end = 1 + 4 * k  # frames of chunks 0..k
+    y = m(x, t, causal=True)
+    x2 = x.clone()
+    x2[:, end:] += torch.randn_like(x2[:, end:])
+    y2 = m(x2, t, causal=True)
+    assert torch.allclose(y[:, :end], y2[:, :end], atol=1e-6)
+    assert not torch.allclose(y[:, end:], y2[:, end:], atol=1e-3)
+
+
+def test_bidirectional_output_sees_later_frames():
+    m = _model()
+    x, t = _inputs()
+    x2 = x.clone()
+    x2[:, 9:] += 1.0
+    assert not torch.allclose(m(x, t)[:, :9], m(x2, t)[:, :9], atol=1e-4)
+
+
+def test_streaming_equals_full_block_causal_forward():
+    m = _model(window_frames=64)
+    x, t = _inputs()
+    full = m(x, t, causal=True)
+    cache = m.new_cache()
+    outs = [m.forward_cached(x[:, :1], t[:, :1], cache, write_frames=1)]
+    for s in range(1, 13, 4):
+        outs.append(m.forward_cached(x[:, s:s + 4], t[:, s:s + 4], cache, write_frames=4))
+    assert torch.allclose(torch.cat(outs, 1), full, atol=1e-9)
+
+
+def test_fused_cache_refresh_equals_separate_passes():
+    m = _model(window_frames=64)
+    x, t = _inputs()
+    full = m(x, t, causal=True)
+    cache = m.new_cache()
+    m.forward_cached(x[:, :1], t[:, :1], cache, write_frames=1)
+    y = m.forward_cached(x[:, 1:9], t[:, 1:9], cache, write_frames=4)  # chunk 1 written, chunk 2 generated
+    assert torch.allclose(y, full[:, 1:9], atol=1e-9)
+    assert cache.chunks == [1, 4]
+
+
+def test_sink_and_window_keep_the_cache_bounded():
+    m = _model(window_frames=8, sink_chunks=1)
+    from aad_bench.sampling import causal_rollout
+
+    sizes = []
+    cond = torch.randn(1, 3, 16, 16, dtype=torch.float64)
+    m.float()
+    train_chunks = 4
+    out = causal_rollout(m, cond.float(), 10 * train_chunks,
+                         on_chunk=lambda _: sizes.append(None))
+    assert out.shape[1] == 10 * train_chunks * 4
+    cache = m.new_cache()
+    x = torch.randn(1, 1, 3, 16, 16)
+    m.forward_cached(x, torch.zeros(1, 1), cache, write_frames=1)
+    tokens = []
+    for _ in range(10 * train_chunks):
+        m.forward_cached(torch.randn(1, 4, 3, 16, 16), torch.zeros(1, 4), cache, write_frames=4)
+        tokens.append(cache.tokens())
+    per_frame = m.cfg.tokens_per_frame
+    assert max(tokens) == (1 + 8) * per_frame  # sink (image) + 8-frame window
+    assert tokens[-1] == tokens[5]
+    assert cache.frames_seen == 1 + 40 * 4
+
+
+def test_features_are_reachable_at_chosen_depths():
+    m = _model()
+    x, t = _inputs(frames=5)
+    out, feats = m(x, t, features=(0, 1))
+    assert out.shape == x.shape and len(feats) == 2 and feats[0].shape == (2, 5 * 16, 32)
+    with pytest.raises(ValueError, match="feature depths"):
+        m(x, t, features=(5,))
+
+
+@pytest.mark.parametrize("kw,msg", [(dict(chunk=5, window_frames=8), "must divide the generated frame count"),
+                                    (dict(window_frames=2), "smaller than a chunk"),
+                                    (dict(patch=5), "must divide the frame size")])
+def test_impossible_shapes_fail_with_the_setting_named(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        cfg = DiTConfig(height=16, width=16, **kw)
+        cfg.check_frames(13)
