@@ -154,7 +154,11 @@ def write_report(campaign: Path, out: Path, reference: str | None = None, figure
     page = render_page(
         f"aad_bench report: {campaign.name}", meta, df, tables, comparisons_html(cmp), figs, reference
     )
-    return atomic_write_text(out / "index.html", page)
+    index = atomic_write_text(out / "index.html", page)
+    for path in out.rglob("*"):  # atomic writes create 0600 temp files; a report is meant to be shared
+        if path.is_file():
+            path.chmod(0o644)
+    return index
 
 
 def report_main(argv: list[str]) -> int:

@@ -306,9 +306,9 @@ def collect_per_video(
 ) -> pd.DataFrame:
     """Per-video values of one metric for the runs in ``df``: columns run, arm, seed, status, video, value."""
     sel = df[df["metric"] == metric]
-    if backend is not None:
+    if isinstance(backend, str):
         sel = sel[sel["backend"] == backend]
-    if set_name is not None:
+    if isinstance(set_name, str):
         sel = sel[sel["set"] == set_name]
     out: list[tuple] = []
     for row in sel.itertuples(index=False):

@@ -17,6 +17,8 @@ from aad_bench.reporting.collect import collect_per_video
 
 GROUP = ["arm", "set", "metric", "backend"]
 STATUS_COUNTS = ("finished", "diverged", "failed", "running")
+PAIRED_COLUMNS = ["arm", "reference", "metric", "backend", "on", "n_pairs", "mean_diff", "ci_lo", "ci_hi",
+                  "t", "p", "effect_size"]
 ARM_ATTRS = ("method", "nfe", "backbone", "logit", "warmup")
 
 
@@ -108,45 +110,21 @@ def paired_compare(
         wide = pv.groupby(["arm", "video"])["value"].mean().unstack("arm")
     else:
         sel = df[(df["metric"] == metric) & (df["status"] == "finished")]
-        if backend is not None:
+        if isinstance(backend, str):
             sel = sel[sel["backend"] == backend]
-        if set_name is not None:
+        if isinstance(set_name, str):
             sel = sel[sel["set"] == set_name]
         wide = sel.groupby(["arm", "seed"])["value"].mean().unstack("arm")
-    rows = []
     if reference not in wide:
-        return pd.DataFrame(
-            columns=[
-                "arm",
-                "reference",
-                "metric",
-                "backend",
-                "on",
-                "n_pairs",
-                "mean_diff",
-                "ci_lo",
-                "ci_hi",
-                "t",
-                "p",
-                "effect_size",
-            ]
-        )
+        return pd.DataFrame(columns=PAIRED_COLUMNS)
+    rows = []
     for arm in wide.columns:
-        if arm == reference:
-            continue
-        both = wide[[arm, reference]].dropna()
-        diff = (both[arm] - both[reference]).to_numpy()
-        rows.append(
-            {
-                "arm": arm,
-                "reference": reference,
-                "metric": metric,
-                "backend": backend,
-                "on": on,
-                **_paired(diff),
-            }
-        )
-    return pd.DataFrame(rows)
+        if arm != reference:
+            both = wide[[arm, reference]].dropna()
+            diff = (both[arm] - both[reference]).to_numpy()
+            info = {"arm": arm, "reference": reference, "metric": metric, "backend": backend, "on": on}
+            rows.append({**info, **_paired(diff)})
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
 def add_vbench_aggregates(df: pd.DataFrame) -> pd.DataFrame:

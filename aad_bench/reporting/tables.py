@@ -217,6 +217,7 @@ def build(
         cells = [Cell(text=_fmt_attr(status.get(attr))) for attr in text_cols.values()]
         cells += [metric_cell(look.get((arm, c.set, c.metric, c.backend)), status) for c in columns]
         out.append((label, cells))
+    cols, out = _drop_empty_backends(cols, out)
     _bold_best(cols, out)
     notes = [
         "mean ± 95% CI (t-distribution over seeds); best per column in bold; ↑/↓ = higher/lower is better."
@@ -226,6 +227,18 @@ def build(
             f"{DAGGER} some runs of this arm diverged or failed; the value is over finished runs only."
         )
     return Table(name, title, cols, out, notes, row_header)
+
+
+def _drop_empty_backends(cols: list[Column], rows: list[tuple[str, list[Cell]]]) -> tuple[list, list]:
+    """Drop a backend's column when none of this table's rows has a value in it but another backend does."""
+    has = [any(r[1][j].text is None for r in rows) for j in range(len(cols))]
+    keep = [
+        j
+        for j, c in enumerate(cols)
+        if has[j] or c.metric is None or not any(has[k] for k, o in enumerate(cols) if o.metric == c.metric)
+    ]
+    cols = [cols[j] for j in keep]
+    return cols, [(label, [cells[j] for j in keep]) for label, cells in rows]
 
 
 def _fmt_attr(v: object) -> str:
