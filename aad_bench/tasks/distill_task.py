@@ -27,6 +27,7 @@ def _info(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
             if "gan" in cfg.method.stages else None)
     return {"task": "distill", "method": spec.name, "seed": cfg.seed, "run_name": run.path.name,
             "stages": list(cfg.method.stages), "disc": disc, "overrides": hydra_overrides(),
+            "warmup": "dmd" in cfg.method.stages if "gan" in cfg.method.stages else None,
             "campaign": cfg.get("campaign")}
 
 
@@ -58,8 +59,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     except Exception as e:
         run.finish("failed", f"{type(e).__name__}: {e}")
         raise
+    info = _info(cfg, run)
     res = run.finish("finished", stage=(list(cfg.method.stages) or ["teacher"])[-1],
-                     summary={**summary, "stages": stage_info})
+                     summary={**summary, "stages": stage_info, "disc": info["disc"], "warmup": info["warmup"]})
     print(f"{cfg.method.name}: run folder {run.path}")
     print(f"  speed ratio generated/data {summary['speed_ratio']:.2f}, frozen clips {summary['frozen_share']:.0%}")
     return res

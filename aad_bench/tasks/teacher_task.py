@@ -28,6 +28,8 @@ def sample_teacher(cfg: DictConfig, teacher, out_dir, n: int) -> tuple[list, dic
     stems, cond, metas = eval_conditions(cfg, "eval", n)
     s = cfg.teacher.sample
     g = torch.Generator().manual_seed(cfg.sample.seed)
+    teacher_sample(teacher, cond[:1], cfg.world.frames - 1, 1, s.cfg, s.shift, generator=g)  # untimed warm-up
+    g.manual_seed(cfg.sample.seed)
     t0 = time.perf_counter()
     gen = teacher_sample(teacher, cond, cfg.world.frames - 1, s.steps, s.cfg, s.shift, generator=g)
     dt = time.perf_counter() - t0

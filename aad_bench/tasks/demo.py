@@ -1,0 +1,84 @@
+"""``task=demo`` (the embedded default): the whole toy comparison in one command.
+
+toy data → teacher (cached) → each method of ``demo.methods`` distilled (arms share Stage I + II) → training-length
+and long (4×) videos → a printed table per method: tracked speed ratio generated/data, share of frozen clips,
+sampling time per video. Every arm is an ordinary run folder under ``paths.runs``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from aad_bench.tasks import distill_task
+from aad_bench.utils.io import atomic_write_json, atomic_write_text
+
+COLUMNS = ("method", "status", "NFE/clip", "speed ratio", "frozen", "long speed ratio", "long frozen",
+           "s/video", "speed-up vs teacher")
+
+
+def compose_arm(cfg: DictConfig, method: str) -> DictConfig:
+    """The distill config of one arm: the user's overrides + ``method=<arm>``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from aad_bench.app import CONF_DIR, hydra_overrides
+
+    keep = [o for o in hydra_overrides() if not o.split("=", 1)[0].lstrip("+~") in ("task", "method")]
+    overrides = [*keep, f"method={method}", "task=distill", f"paths.out={cfg.paths.out}",
+                 f"paths.cache={cfg.paths.cache}", f"paths.runs={cfg.paths.runs}"]
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="config", overrides=overrides)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def _row(method: str, res: dict[str, Any], teacher_s: float | None) -> dict[str, Any]:
+    s = res.get("summary") or {}
+    long = s.get("long") or {}
+    spv = s.get("seconds_per_video")
+    return {"method": method, "status": res.get("status"), "NFE/clip": s.get("nfe"),
+            "speed ratio": s.get("speed_ratio"), "frozen": s.get("frozen_share"),
+            "long speed ratio": long.get("speed_ratio"), "long frozen": long.get("frozen_share"),
+            "s/video": spv, "speed-up vs teacher": teacher_s / spv if teacher_s and spv else None,
+            "run": res.get("run_name"), "reason": res.get("reason")}
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of the demo rows (numbers rounded for reading)."""
+
+    def fmt(k: str, v: Any) -> str:
+        if v is None:
+            return "—"
+        if k in ("frozen", "long frozen"):
+            return f"{v:.0%}"
+        if isinstance(v, float):
+            return f"{v:.3f}" if k == "s/video" else f"{v:.2f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(fmt(k, r.get(k)) for k in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run every arm (resumable, finished arms are reused) and print the comparison."""
+    methods = list(cfg.demo.methods)
+    results: dict[str, dict[str, Any]] = {}
+    for i, m in enumerate(methods, 1):
+        print(f"[demo {i}/{len(methods)}] {m}", flush=True)
+        results[m] = distill_task.run(compose_arm(cfg, m))
+    teacher_s = (results.get("teacher", {}).get("summary") or {}).get("seconds_per_video")
+    rows = [_row(m, r, teacher_s) for m, r in results.items()]
+    table = format_table(rows)
+    out = Path(cfg.paths.out) / "demo"
+    atomic_write_text(out / "summary.md", table + "\n")
+    atomic_write_json(out / "summary.json", rows)
+    print("\n" + table)
+    print(f"\nrun folders: {cfg.paths.runs}")
+    for r in rows:
+        print(f"  {r['method']:>10}: {Path(cfg.paths.runs) / str(r['run'])}/contact_sheet.png")
+    print(f"summary: {out / 'summary.md'}")
+    return {"status": "finished", "rows": rows}
