@@ -26,7 +26,7 @@ from _common import default_cfg  # noqa: E402
 
 def stage_rates(steps: int = 3) -> dict[str, float]:
     """Steps/s per stage via the real loops on tiny data sets of the default world."""
-    from aad_bench.models.dit import DiTConfig, VideoDiT
+    from aad_bench.models.dit import DiTConfig
     from aad_bench.runfolder import RunFolder
     from aad_bench.training import loops
     from aad_bench.training.distill import build_context
@@ -57,8 +57,8 @@ def stage_rates(steps: int = 3) -> dict[str, float]:
 
 
 def _disc_point(frames: int, visibility: str, q: mp.Queue) -> None:
-    from aad_bench.models.dit import DiTConfig, VideoDiT
     from aad_bench.models.discriminator import Discriminator
+    from aad_bench.models.dit import DiTConfig, VideoDiT
 
     torch.set_num_threads(2)
     cfg = default_cfg(f"world.frames={frames}")

@@ -4,8 +4,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from aad_bench.models.dit import DiTConfig, VideoDiT
 from aad_bench.models.discriminator import Discriminator, approx_r_penalty
+from aad_bench.models.dit import DiTConfig, VideoDiT
 from aad_bench.training.dmd import dmd_generator_loss
 
 

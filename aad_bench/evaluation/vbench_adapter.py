@@ -9,6 +9,7 @@ Total from the official constants (scripts/constant.py, cal_final_score.py, cal_
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -16,58 +17,20 @@ from typing import Any
 
 from aad_bench.evaluation.features import vbench_cache
 from aad_bench.utils.io import MalformedFileError, atomic_write_json, read_json
+from aad_bench.vbench_scores import (  # the single home of VBench's constants
+    I2V_DIMS,
+    I2V_QUALITY_DIMS,
+    NORMALIZE,
+    QUALITY_DIMS,
+    SEMANTIC_DIMS,
+    WEIGHT,
+    i2v_quality_score,
+    i2v_score,
+    normalize,
+    quality_score,
+    semantic_score,
+)
 
-# dim: (min, max, weight) from VBench scripts/constant.py
-NORMALIZE = {
-    "subject_consistency": (0.1462, 1.0, 1.0),
-    "background_consistency": (0.2615, 1.0, 1.0),
-    "temporal_flickering": (0.6293, 1.0, 1.0),
-    "motion_smoothness": (0.706, 0.9975, 1.0),
-    "dynamic_degree": (0.0, 1.0, 0.5),
-    "aesthetic_quality": (0.0, 1.0, 1.0),
-    "imaging_quality": (0.0, 1.0, 1.0),
-    "object_class": (0.0, 1.0, 1.0),
-    "multiple_objects": (0.0, 1.0, 1.0),
-    "human_action": (0.0, 1.0, 1.0),
-    "color": (0.0, 1.0, 1.0),
-    "spatial_relationship": (0.0, 1.0, 1.0),
-    "scene": (0.0, 0.8222, 1.0),
-    "appearance_style": (0.0009, 0.2855, 1.0),
-    "temporal_style": (0.0, 0.364, 1.0),
-    "overall_consistency": (0.0, 0.364, 1.0),
-    "i2v_subject": (0.1462, 1.0, 1.0),
-    "i2v_background": (0.2615, 1.0, 1.0),
-    "camera_motion": (0.0, 1.0, 0.1),
-}
-QUALITY_DIMS = (
-    "subject_consistency",
-    "background_consistency",
-    "temporal_flickering",
-    "motion_smoothness",
-    "aesthetic_quality",
-    "imaging_quality",
-    "dynamic_degree",
-)
-SEMANTIC_DIMS = (
-    "object_class",
-    "multiple_objects",
-    "human_action",
-    "color",
-    "spatial_relationship",
-    "scene",
-    "appearance_style",
-    "temporal_style",
-    "overall_consistency",
-)
-I2V_DIMS = ("camera_motion", "i2v_subject", "i2v_background")
-I2V_QUALITY_DIMS = (
-    "subject_consistency",
-    "background_consistency",
-    "motion_smoothness",
-    "dynamic_degree",
-    "aesthetic_quality",
-    "imaging_quality",
-)
 # weights VBench downloads at first use, relative to $VBENCH_CACHE_DIR (the CPU-offline check)
 WEIGHTS = {
     "subject_consistency": ["dino_model/dino_vitbase16_pretrain.pth"],
@@ -87,20 +50,16 @@ class VBenchUnavailable(RuntimeError):
 
 def normalized(dim: str, value: float) -> float:
     """``(x - Min) / (Max - Min) · weight`` with VBench's constants."""
-    lo, hi, w = NORMALIZE[dim]
-    return (value - lo) / (hi - lo) * w
+    return normalize(dim, value) * WEIGHT[dim]
 
 
-def _weighted(dims: tuple, agg: dict[str, float], divisor: float) -> float | None:
-    if any(d not in agg for d in dims):
-        return None
-    return sum(normalized(d, agg[d]) for d in dims) / divisor
+def _or_none(x: float) -> float | None:
+    return None if math.isnan(x) else x
 
 
 def vbench_scores(agg: dict[str, float]) -> dict[str, Any]:
     """VBench Quality (÷6.5), Semantic (÷9) and Total = (4·Q + S)/5; ``None`` where dims are missing."""
-    q = _weighted(QUALITY_DIMS, agg, 6.5)
-    s = _weighted(SEMANTIC_DIMS, agg, 9.0)
+    q, s = _or_none(quality_score(agg)), _or_none(semantic_score(agg))
     total = (4 * q + s) / 5 if q is not None and s is not None else None
     missing = [d for d in QUALITY_DIMS + SEMANTIC_DIMS if d not in agg]
     return {"quality": q, "semantic": s, "total": total, "missing": missing}
@@ -108,8 +67,7 @@ def vbench_scores(agg: dict[str, float]) -> dict[str, Any]:
 
 def i2v_scores(agg: dict[str, float]) -> dict[str, Any]:
     """VBench-I2V: I2V = (0.1·n(cam) + n(subj) + n(bg))/2.1, Quality = Σ6 dims/5.5, Total = (Q + I2V)/2."""
-    i2v = _weighted(I2V_DIMS, agg, 2.1)
-    q = _weighted(I2V_QUALITY_DIMS, agg, 5.5)
+    i2v, q = _or_none(i2v_score(agg)), _or_none(i2v_quality_score(agg))
     total = (q + i2v) / 2 if q is not None and i2v is not None else None
     missing = [d for d in I2V_DIMS + I2V_QUALITY_DIMS if d not in agg]
     return {"i2v": i2v, "quality": q, "total": total, "missing": missing}

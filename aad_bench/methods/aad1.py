@@ -1,4 +1,4 @@
-"""``aad1``: AAD-1: causal one-step generator vs a bidirectional video-level discriminator, after ODE init + DMD warm-up."""
+"""``aad1``: AAD-1: causal one-step generator vs a bidirectional video-level discriminator, after DMD warm-up."""
 
 from aad_bench.methods.base import METHODS, MethodSpec
 
@@ -7,5 +7,5 @@ SPEC = METHODS.register("aad1", MethodSpec(
     stages=("ode", "dmd", "gan"),
     disc_backbone="bidirectional",
     disc_head="video",
-    summary="AAD-1: causal one-step generator vs a bidirectional video-level discriminator, after ODE init + DMD warm-up",
+    summary="AAD-1: causal one-step generator vs a bidirectional video-level discriminator, after DMD warm-up",
 ))

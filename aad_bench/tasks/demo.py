@@ -26,7 +26,7 @@ def compose_arm(cfg: DictConfig, method: str) -> DictConfig:
 
     from aad_bench.app import CONF_DIR, hydra_overrides
 
-    keep = [o for o in hydra_overrides() if not o.split("=", 1)[0].lstrip("+~") in ("task", "method")]
+    keep = [o for o in hydra_overrides() if o.split("=", 1)[0].lstrip("+~") not in ("task", "method")]
     overrides = [*keep, f"method={method}", "task=distill", f"paths.out={cfg.paths.out}",
                  f"paths.cache={cfg.paths.cache}", f"paths.runs={cfg.paths.runs}"]
     if GlobalHydra.instance().is_initialized():

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
-from aad_bench.sampling import causal_rollout, teacher_sample
+from aad_bench.sampling import causal_rollout
 from aad_bench.tasks.common import eval_conditions, summarize_motion, write_videos
 from aad_bench.video_io import Mp4Writer, to_uint8
 from aad_bench.videoset import VideoSetWriter, video_name

@@ -10,7 +10,13 @@ from omegaconf import DictConfig
 
 from aad_bench.sampling import teacher_sample
 from aad_bench.tasks.common import (
-    data_speed, eval_conditions, summarize_motion, training_data, world_config, write_videos)
+    data_speed,
+    eval_conditions,
+    summarize_motion,
+    training_data,
+    world_config,
+    write_videos,
+)
 from aad_bench.training.common import Diverged
 from aad_bench.training.teacher import get_teacher
 from aad_bench.world.dataset import build_toy_dataset

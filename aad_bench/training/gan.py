@@ -18,11 +18,24 @@ from tqdm import tqdm
 
 from aad_bench.flow import add_noise, frame_times, with_cond_frame
 from aad_bench.models.discriminator import (
-    Discriminator, approx_r_penalty, d_accuracy, logistic_d_loss, nonsaturating_g_loss)
+    Discriminator,
+    approx_r_penalty,
+    d_accuracy,
+    logistic_d_loss,
+    nonsaturating_g_loss,
+)
 from aad_bench.training import dmd
 from aad_bench.training.checkpoint import EMA
 from aad_bench.training.common import (
-    Diverged, StepLogger, batch, check_finite, clip_grad, make_optimizer, set_lr, step_generator)
+    Diverged,
+    StepLogger,
+    batch,
+    check_finite,
+    clip_grad,
+    make_optimizer,
+    set_lr,
+    step_generator,
+)
 from aad_bench.training.context import DistillContext
 
 STAGE = "gan"

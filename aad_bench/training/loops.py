@@ -16,7 +16,14 @@ from tqdm import tqdm
 
 from aad_bench.training import dmd, ode
 from aad_bench.training.common import (
-    StepLogger, batch, check_finite, clip_grad, make_optimizer, set_lr, step_generator)
+    StepLogger,
+    batch,
+    check_finite,
+    clip_grad,
+    make_optimizer,
+    set_lr,
+    step_generator,
+)
 from aad_bench.training.context import DistillContext
 from aad_bench.utils.provenance import config_hash
 

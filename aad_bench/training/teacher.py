@@ -19,7 +19,15 @@ from aad_bench.models.dit import DiTConfig, VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.training.checkpoint import EMA, load_latest, save_checkpoint
 from aad_bench.training.common import (
-    Diverged, StepLogger, batch, check_finite, clip_grad, make_optimizer, set_lr, step_generator)
+    Diverged,
+    StepLogger,
+    batch,
+    check_finite,
+    clip_grad,
+    make_optimizer,
+    set_lr,
+    step_generator,
+)
 from aad_bench.utils.provenance import config_hash
 
 STAGE = "teacher"
