@@ -95,3 +95,17 @@ def test_shared_stage_prefix_is_reused(tiny_cfg, capsys):
     assert b["summary"]["stages"]["shared_from"].endswith(".pt")
     assert a["status"] == b["status"] == "finished"
     assert torch.get_num_threads() >= 1
+
+
+def test_sample_verb_resamples_a_finished_run(tiny_cfg, capsys):
+    from aad_bench.cli import main
+
+    cfg = tiny_cfg("task=distill", "method=dmd", "distill.share_stages=false")
+    res = distill_task.run(cfg)
+    run = f"{cfg.paths.runs}/{res['run_name']}"
+    assert main(["sample", run, "sample.n_videos=3", f"paths.out={cfg.paths.out}"]) == 0
+    assert "speed ratio" in capsys.readouterr().out
+    from aad_bench.videoset import load_index
+
+    assert len(load_index(run + "/videos/train_len")["videos"]) == 3
+    assert main(["sample", str(cfg.paths.out) + "/nothing-here"]) == 2

@@ -1,0 +1,65 @@
+"""``aad-bench sample RUN_OR_DIR``: (re)sample videos from finished runs' final weights, without training.
+
+Sampling and scoring are separate steps: this writes ``videos/train_len`` and ``videos/long`` (video sets with
+``index.json``) and leaves evaluation to ``aad-bench eval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from aad_bench.models.dit import DiTConfig, VideoDiT
+from aad_bench.runfolder import RunFolder
+from aad_bench.training.checkpoint import CheckpointError, load_latest
+
+
+def find_runs(path: Path) -> list[Path]:
+    """``path`` itself if it is a run folder, else the run folders below it (campaign ``runs/`` included)."""
+    if (path / "results.json").exists():
+        return [path]
+    runs = sorted(p.parent for p in path.rglob("results.json") if (p.parent / "config.yaml").exists())
+    if not runs:
+        raise FileNotFoundError(f"{path}: no run folders (results.json + config.yaml) here")
+    return runs
+
+
+def sample_one(run_path: Path, overrides: list[str]) -> dict:
+    """Rebuild the run's final generator and sample it; returns the motion summary."""
+    from aad_bench.tasks.common import data_speed, training_data
+    from aad_bench.tasks.sample_task import sample_run
+    from aad_bench.training.teacher import get_teacher
+
+    run = RunFolder(run_path)
+    if run.status != "finished":
+        raise ValueError(f"{run_path}: status is {run.status!r}; only finished runs are sampled")
+    cfg = OmegaConf.merge(OmegaConf.load(run_path / "config.yaml"), OmegaConf.from_dotlist(overrides))
+    teacher, _ = get_teacher(cfg, training_data(cfg), progress=cfg.progress)
+    model = teacher
+    if cfg.method.stages:
+        state = load_latest(run.checkpoints)
+        if state is None:
+            raise CheckpointError(f"{run.checkpoints}: no readable checkpoint to sample from")
+        model = VideoDiT(DiTConfig(**cfg.model))
+        model.load_state_dict(state["student"])
+        model.eval().requires_grad_(False)
+    summary = sample_run(cfg, run, model, data_speed(cfg), teacher)
+    run.update(sampled=summary)
+    return summary
+
+
+def sample_main(argv: list[str]) -> int:
+    """CLI entry: ``aad-bench sample PATH [key=value ...]`` (e.g. ``sample.n_videos=32 sample.seed=7``)."""
+    ap = argparse.ArgumentParser(prog="aad-bench sample", description=__doc__)
+    ap.add_argument("path", type=Path, help="a run folder or a folder of run folders")
+    ap.add_argument("overrides", nargs="*", help="config overrides, e.g. sample.n_videos=32 sample.n_long=4")
+    args = ap.parse_args(argv)
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        raise ValueError(f"overrides must look like key=value, got {bad}")
+    for run_path in find_runs(args.path):
+        s = sample_one(run_path, args.overrides)
+        print(f"{run_path}/videos: speed ratio {s['speed_ratio']:.2f}, frozen {s['frozen_share']:.0%}")
+    return 0
