@@ -39,6 +39,12 @@ def main(batch: int = 4, repeats: int = 5) -> dict[str, float]:
            "teacher_s_per_clip": round(t_teacher / batch, 5), "student_s_per_clip": round(t_student / batch, 5),
            "speedup": round(t_teacher / t_student, 3)}
     res["speedup_over_bound"] = round(res["speedup"] / bound, 3)
+    # teacher sampling time per clip against its number of steps (CFG on)
+    res["teacher_s_per_clip_by_steps"] = {
+        n: round(median_time(lambda n=n: teacher_sample(model, cond, frames, n, s.cfg, s.shift), 3) / batch, 5)
+        for n in (4, 8, 16, 32)}
+    for n, v in res["teacher_s_per_clip_by_steps"].items():
+        print(f"teacher {n:>2} steps: {1e3 * v:7.1f} ms/clip")
     print(f"teacher {s.steps} steps x{2 if s.cfg != 1 else 1} (CFG): {1e3 * t_teacher / batch:.1f} ms/clip; "
           f"one-step student ({chunks} chunks): {1e3 * t_student / batch:.1f} ms/clip; "
           f"speed-up {res['speedup']:.1f}x vs bound {bound:.0f}x")

@@ -71,6 +71,7 @@ class KVCache:
     v: list[torch.Tensor | None] = field(default_factory=list)
     chunks: list[int] = field(default_factory=list)
     frames_seen: int = 0  # absolute index of the next frame
+    image: torch.Tensor | None = None  # the conditioning image, fed to every later frame channel-wise
 
     def __post_init__(self) -> None:
         self.k = [None] * self.depth

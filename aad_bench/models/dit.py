@@ -15,6 +15,8 @@ from torch import nn
 
 from aad_bench.models.attention import Attention, KVCache, Rotary3D, block_causal_mask, chunk_ids
 
+ARCH_VERSION = 2  # bump when weights of an old architecture can no longer load: cache keys include it
+
 
 @dataclass
 class DiTConfig:
@@ -94,7 +96,9 @@ class VideoDiT(nn.Module):
         super().__init__()
         self.cfg = cfg
         p, d = cfg.patch, cfg.dim
-        self.patch_in = nn.Linear(cfg.channels * p * p, d)
+        # every frame also sees the image channel-wise (as Wan-I2V concatenates the image latent): copying the
+        # static background is then a local operation, which a small model learns in minutes instead of hours
+        self.patch_in = nn.Linear(2 * cfg.channels * p * p, d)
         self.null_cond = nn.Parameter(torch.zeros(1, 1, d))  # replaces the image tokens for CFG's unconditional
         self.cond_embed = nn.Parameter(torch.zeros(1, 1, d))  # marks conditioning-frame tokens
         self.t_mlp = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
@@ -126,11 +130,22 @@ class VideoDiT(nn.Module):
         x = tok.reshape(b, frames, gh, gw, c, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return x.reshape(b, frames, c, gh * p, gw * p)
 
-    def embed(self, x: torch.Tensor, t: torch.Tensor, first: int, cond_drop: torch.Tensor | None):
-        """Tokens and per-token conditioning for frames starting at absolute index ``first``."""
+    def embed(self, x: torch.Tensor, t: torch.Tensor, first: int, cond_drop: torch.Tensor | None,
+              image: torch.Tensor | None = None):
+        """Tokens and per-token conditioning for frames starting at absolute index ``first``.
+
+        ``image`` ``[B,C,H,W]`` is the conditioning image; it defaults to ``x[:, 0]`` when frame 0 is present.
+        """
         b, f = x.shape[:2]
         n = self.cfg.tokens_per_frame
-        tok = self.patch_in(self.patchify(x))
+        if image is None:
+            if first != 0:
+                raise ValueError("embed: frames after the first need the conditioning image")
+            image = x[:, 0]
+        if cond_drop is not None:  # the unconditional branch of CFG sees no image anywhere
+            image = torch.where(cond_drop.view(b, 1, 1, 1), torch.zeros_like(image), image)
+        img = self.patchify(image[:, None]).repeat(1, f, 1)
+        tok = self.patch_in(torch.cat([self.patchify(x), img], dim=-1))
         if first == 0:  # the conditioning frame is present: mark it, or blank it for the unconditional pass
             cond = tok[:, :n] + self.cond_embed
             if cond_drop is not None:
@@ -188,7 +203,9 @@ class VideoDiT(nn.Module):
         """
         f, n, first = x.shape[1], self.cfg.tokens_per_frame, cache.frames_seen
         ids = chunk_ids(f, self.cfg.chunk, first)
-        tok, c = self.embed(x, t, first, cond_drop)
+        if first == 0:
+            cache.image = x[:, 0]
+        tok, c = self.embed(x, t, first, cond_drop, cache.image)
         # relative positions: cached frames are laid out contiguously, new frames follow
         ang = self.rope.angles(torch.arange(cache.frames + f, device=x.device), *self.cfg.grid)
         local = ids.repeat_interleave(n).to(x.device)

@@ -24,7 +24,7 @@ def world_config(cfg: DictConfig) -> ToyWorldConfig:
 
 def training_data(cfg: DictConfig) -> torch.Tensor:
     """Training clips as float ``[N,T,3,H,W]``; builds the cached data set on first use."""
-    return clips_to_tensor(load_train_clips(world_config(cfg), cfg.paths.cache))
+    return clips_to_tensor(load_train_clips(world_config(cfg), cfg.paths.cache, progress=cfg.progress))
 
 
 def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], torch.Tensor, list[dict]]:

@@ -81,4 +81,28 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for r in rows:
         print(f"  {r['method']:>10}: {Path(cfg.paths.runs) / str(r['run'])}/contact_sheet.png")
     print(f"summary: {out / 'summary.md'}")
-    return {"status": "finished", "rows": rows}
+    report = _evaluate_and_report(cfg, [r["run_dir"] for r in results.values() if r.get("status") == "finished"],
+                                  out)
+    return {"status": "finished", "rows": rows, "report": report}
+
+
+def _evaluate_and_report(cfg: DictConfig, run_dirs: list[str], out: Path) -> str | None:
+    """Score every arm's videos (weight-free backends) and build the HTML comparison report."""
+    if not cfg.demo.evaluate:
+        return None
+    import os
+
+    from aad_bench.evaluation.runner import evaluate_path
+    from aad_bench.reporting.cli import write_report
+
+    arms = out / "arms"  # the report reads a folder of run folders: link just this demo's arms
+    arms.mkdir(parents=True, exist_ok=True)
+    for d in run_dirs:
+        link = arms / Path(d).name
+        if not link.exists():
+            os.symlink(Path(d).resolve(), link)
+        evaluate_path(d)
+    index = write_report(arms, out / "report")
+    print(f"evaluation: {len(run_dirs)} run folders scored (eval/<set>/<metric>@<backend>.json)")
+    print(f"report: {index}")
+    return str(index)

@@ -11,6 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.methods import get_method
+from aad_bench.models.dit import DiTConfig
 from aad_bench.runfolder import RunFolder
 from aad_bench.tasks.common import data_speed, eval_conditions, training_data
 from aad_bench.tasks.sample_task import sample_run
@@ -28,7 +29,7 @@ def _info(cfg: DictConfig, run: RunFolder) -> dict[str, Any]:
     return {"task": "distill", "method": spec.name, "seed": cfg.seed, "run_name": run.path.name,
             "stages": list(cfg.method.stages), "disc": disc, "overrides": hydra_overrides(),
             "warmup": "dmd" in cfg.method.stages if "gan" in cfg.method.stages else None,
-            "campaign": cfg.get("campaign")}
+            "campaign": cfg.get("campaign"), "run_dir": str(run.path)}
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -36,6 +37,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from aad_bench.app import run_dir
 
     get_method(cfg.method.name).validate(cfg.method, cfg.model.depth)  # bad combinations fail before any work
+    DiTConfig(**cfg.model).check_frames(cfg.world.frames)
     run = RunFolder(run_dir(cfg))
     if run.is_finished():
         print(f"already finished: {run.path} (not overwritten)")

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from aad_bench.flow import add_noise, frame_times, sample_times
-from aad_bench.models.dit import DiTConfig, VideoDiT
+from aad_bench.models.dit import ARCH_VERSION, DiTConfig, VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.training.checkpoint import EMA, load_latest, save_checkpoint
 from aad_bench.training.common import (
@@ -36,7 +36,7 @@ STAGE = "teacher"
 def teacher_key(world: dict, model: dict, train: dict) -> dict[str, Any]:
     """What determines the teacher's weights (sampling settings excluded)."""
     train = {k: v for k, v in train.items() if k not in ("sample", "eval_videos", "log_every", "ckpt_every")}
-    return {"world": world, "model": model, "train": train}
+    return {"world": world, "model": model, "train": train, "arch": ARCH_VERSION}
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:

@@ -65,9 +65,9 @@ def _build(cfg: ToyWorldConfig, root: Path, progress: bool) -> None:
                                                                        "long": cfg.n_long}})
 
 
-def load_train_clips(cfg: ToyWorldConfig, cache_root: str | os.PathLike) -> np.ndarray:
+def load_train_clips(cfg: ToyWorldConfig, cache_root: str | os.PathLike, progress: bool = True) -> np.ndarray:
     """uint8 ``[N,T,H,W,3]`` training clips, from the cache (built if needed)."""
-    root = build_toy_dataset(cfg, cache_root)
+    root = build_toy_dataset(cfg, cache_root, progress=progress)
     path = root / "train.npz"
     try:
         with np.load(path, allow_pickle=False) as z:
