@@ -41,11 +41,25 @@ def test_method_trains_and_samples(name, tiny_cfg):
 
 def test_dmd_early_stopping_is_recorded(tiny_cfg):
     cfg = tiny_cfg("method=dmd", "task=distill", "method.dmd.steps=4", "method.dmd.early_stop.threshold=100",
-                   "method.dmd.early_stop.criterion=motion",
+                   "method.dmd.early_stop.criterion=motion", "method.dmd.early_stop.reference=data",
                    "distill.share_stages=false")
     res = distill_task.run(cfg)
     info = res["summary"]["stages"]["dmd"]
     assert info["stopped_early"] and info["steps"] == 1 and "motion ratio" in info["stop_reason"]
+
+
+def test_early_stop_rule_relative_to_stage_start():
+    from omegaconf import OmegaConf
+
+    from aad_bench.training.dmd import early_stop_reason
+
+    es = OmegaConf.create({"criterion": "motion", "reference": "start", "threshold": 0.5})
+    assert early_stop_reason(es, 10, 0.6, 1.0) is None
+    assert "0.5 x its value at the start" in early_stop_reason(es, 20, 0.4, 1.0)
+    es.reference = "data"
+    assert early_stop_reason(es, 10, 0.6, 1.0) is None and early_stop_reason(es, 10, 0.4, 9.0)
+    es.criterion = "budget"
+    assert early_stop_reason(es, 10, 0.0, 1.0) is None
 
 
 def test_unknown_method_name_lists_the_registered_ones():

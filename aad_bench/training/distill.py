@@ -85,7 +85,8 @@ def run_stages(ctx: DistillContext) -> None:
             key = stage_key(ctx.cfg, "ode")
             loops.ode_stage(ctx, own, {"teacher": key["teacher"], "sample": key["teacher_sample"],
                                        "seed": key["seed"], "targets": key["student"]["steps"],
-                                       "pairs": ctx.cfg.method.ode.pairs})
+                                       "pairs": ctx.cfg.method.ode.pairs,
+                                       "teacher_steps": ctx.cfg.method.ode.teacher_steps})
         elif stage == "dmd":
             loops.dmd_stage(ctx, own)
         else:

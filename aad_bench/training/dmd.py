@@ -81,10 +81,21 @@ def motion_ratio(student: VideoDiT, cond: torch.Tensor, frames: int, steps: list
     return speed / max(data_speed, 1e-9)
 
 
-def early_stop_reason(es: DictConfig, step: int, ratio: float | None) -> str | None:
-    """Why Stage II should stop now (None = continue)."""
-    if es.criterion == "motion" and ratio is not None and ratio < es.threshold:
-        return f"motion ratio {ratio:.3f} < threshold {es.threshold} at generator step {step}"
+def early_stop_reason(es: DictConfig, step: int, ratio: float | None, start_ratio: float | None) -> str | None:
+    """Why Stage II should stop now (None = continue).
+
+    ``reference: start`` compares the rollouts' motion with the motion at the start of Stage II (stop when it has
+    fallen below ``threshold`` x that); ``reference: data`` compares with the data's motion directly.
+    """
     if es.criterion not in ("budget", "motion"):
         raise ValueError(f"dmd.early_stop.criterion must be 'budget' or 'motion', got {es.criterion!r}")
+    if es.reference not in ("start", "data"):
+        raise ValueError(f"dmd.early_stop.reference must be 'start' or 'data', got {es.reference!r}")
+    if es.criterion != "motion" or ratio is None:
+        return None
+    ref = start_ratio if es.reference == "start" else 1.0
+    if ref is not None and ratio < es.threshold * ref:
+        what = f"{es.threshold} x its value at the start of Stage II ({ref:.3f})" if es.reference == "start" \
+            else f"threshold {es.threshold}"
+        return f"motion ratio {ratio:.3f} fell below {what} at generator step {step}"
     return None

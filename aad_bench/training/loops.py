@@ -72,6 +72,9 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         opt_g.load_state_dict(state["opt_g"])
         opt_c.load_state_dict(state["opt_c"])
         start, history = state["step"], list(state["stage_info"].get(s, {}).get("motion", []))
+    elif dc.early_stop.criterion == "motion":  # the reference: motion of the rollouts before any DMD step
+        history.append([0, dmd.motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps,
+                                            ctx.data_speed, ctx.seed)])
     ctx.student.train()
     chunks = ctx.frames // ctx.student.cfg.chunk
     grad_chunks = dmd.grad_chunk_set(dc.grad_chunks, chunks)
@@ -105,7 +108,7 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         log(step + 1, {"loss/dmd": loss_g.item(), "loss/critic": loss_c.item(), "grad_norm": gn, **extra,
                        **({"motion_ratio": ratio} if ratio is not None else {})}, force=ratio is not None)
         ctx.stage_info[s] = {"motion": history}
-        stop = dmd.early_stop_reason(dc.early_stop, step + 1, ratio)
+        stop = dmd.early_stop_reason(dc.early_stop, step + 1, ratio, history[0][1] if history else None)
         if stop:
             break
         if (step + 1) % ctx.cfg.distill.ckpt_every == 0 and step + 1 < dc.steps:

@@ -59,9 +59,10 @@ def load_or_make_pairs(path: Path, teacher: VideoDiT, data: torch.Tensor, oc: Di
     g = torch.Generator().manual_seed(seed)
     idx = torch.randint(len(data), (oc.pairs,), generator=g)
     cond = data[idx, 0]
-    with tqdm(total=1, desc=f"ODE pairs ({oc.pairs} teacher solves)", disable=not progress, leave=False):
-        pairs = teacher_trajectories(teacher, cond, data.shape[1] - 1, tsample.steps, tsample.cfg, tsample.shift,
-                                     targets, g)
+    desc = f"ODE pairs ({oc.pairs} teacher solves, {oc.teacher_steps} steps)"
+    with tqdm(total=1, desc=desc, disable=not progress, leave=False):
+        pairs = teacher_trajectories(teacher, cond, data.shape[1] - 1, oc.teacher_steps, tsample.cfg,
+                                     tsample.shift, targets, g)
     import io
 
     buf = io.BytesIO()
