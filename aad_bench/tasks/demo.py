@@ -7,6 +7,7 @@ sampling time per video. Every arm is an ordinary run folder under ``paths.runs`
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +77,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.out) / "demo"
     atomic_write_text(out / "summary.md", table + "\n")
     atomic_write_json(out / "summary.json", rows)
+    report = _evaluate_and_report(cfg, [r["run_dir"] for r in results.values() if r.get("status") == "finished"],
+                                  out)
     print("\n" + table)
+    print("\nspeed ratio = tracked sprite speed of generated / data clips (no ground truth used); frozen = share "
+          "of clips whose tracked speed < 0.1 px/frame; long = 4x the training length, streamed")
     print(f"\nrun folders: {cfg.paths.runs}")
     for r in rows:
         print(f"  {r['method']:>10}: {Path(cfg.paths.runs) / str(r['run'])}/contact_sheet.png")
     print(f"summary: {out / 'summary.md'}")
-    report = _evaluate_and_report(cfg, [r["run_dir"] for r in results.values() if r.get("status") == "finished"],
-                                  out)
+    if report:
+        print(f"report:  {report}  (metrics per run: <run>/eval/<set>/<metric>@<backend>.json)")
     return {"status": "finished", "rows": rows, "report": report}
 
 
@@ -97,12 +102,12 @@ def _evaluate_and_report(cfg: DictConfig, run_dirs: list[str], out: Path) -> str
 
     arms = out / "arms"  # the report reads a folder of run folders: link just this demo's arms
     arms.mkdir(parents=True, exist_ok=True)
-    for d in run_dirs:
-        link = arms / Path(d).name
-        if not link.exists():
-            os.symlink(Path(d).resolve(), link)
-        evaluate_path(d)
-    index = write_report(arms, out / "report")
-    print(f"evaluation: {len(run_dirs)} run folders scored (eval/<set>/<metric>@<backend>.json)")
-    print(f"report: {index}")
+    print(f"[demo] scoring {len(run_dirs)} arms and writing the report (log: {out / 'eval.log'})", flush=True)
+    with open(out / "eval.log", "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        for d in run_dirs:
+            link = arms / Path(d).name
+            if not link.exists():
+                os.symlink(Path(d).resolve(), link)
+            evaluate_path(d)
+        index = write_report(arms, out / "report")
     return str(index)
