@@ -55,6 +55,6 @@ def test_teacher_cache_is_hit_on_rerun(tiny_cfg, capsys):
     out = teacher_sample(t2, cond, 8, steps=2, cfg_scale=1.5, generator=torch.Generator().manual_seed(0))
     assert out.shape == (2, 8, 3, 16, 16) and torch.isfinite(out).all()
     # a different teacher setting is a different cache entry
-    _, run3 = get_teacher(tiny_cfg("teacher.lr=1e-3"), data, progress=False)
+    _, run3 = get_teacher(tiny_cfg("teacher.lr=3e-3"), data, progress=False)
     assert run3.path != run1.path
     assert OmegaConf.select(cfg, "teacher.sample.steps") == 2
