@@ -114,3 +114,16 @@ def test_impossible_shapes_fail_with_the_setting_named(kw, msg):
     with pytest.raises(ValueError, match=msg):
         cfg = DiTConfig(height=16, width=16, **kw)
         cfg.check_frames(13)
+
+
+def test_codec_interface_and_unknown_name():
+    from aad_bench.models.codec import build_codec
+    from aad_bench.registry import UnknownNameError
+
+    codec = build_codec("identity")
+    x = torch.rand(2, 5, 3, 16, 16) * 2 - 1
+    assert torch.equal(codec.decode(codec.encode(x)), x)
+    with pytest.raises(ValueError, match=r"\[B,T,3,H,W\]"):
+        codec.encode(torch.rand(5, 3, 16, 16))
+    with pytest.raises(UnknownNameError, match="Did you mean 'identity'"):
+        build_codec("identty")

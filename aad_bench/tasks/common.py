@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.training.common import clips_to_tensor
 from aad_bench.video_io import contact_sheet, to_uint8
-from aad_bench.videoset import VideoSetWriter, load_index, video_name
+from aad_bench.videoset import VideoSetWriter, video_name
 from aad_bench.world.dataset import build_toy_dataset, load_ground_truth, load_train_clips
 from aad_bench.world.toy import ToyWorldConfig
 from aad_bench.world.tracking import mean_speed
@@ -22,9 +22,17 @@ def world_config(cfg: DictConfig) -> ToyWorldConfig:
     return ToyWorldConfig(**OmegaConf.to_container(cfg.world, resolve=True))
 
 
+def codec(cfg: DictConfig):
+    """The latent codec of this config (``model.codec``; identity for the toy world)."""
+    from aad_bench.models.codec import build_codec
+
+    return build_codec(cfg.get("codec", "identity"))
+
+
 def training_data(cfg: DictConfig) -> torch.Tensor:
-    """Training clips as float ``[N,T,3,H,W]``; builds the cached data set on first use."""
-    return clips_to_tensor(load_train_clips(world_config(cfg), cfg.paths.cache, progress=cfg.progress))
+    """Training clips in the model's latent space ``[N,T,c,h,w]``; builds the cached data set on first use."""
+    clips = clips_to_tensor(load_train_clips(world_config(cfg), cfg.paths.cache, progress=cfg.progress))
+    return codec(cfg).encode(clips)
 
 
 def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], torch.Tensor, list[dict]]:
@@ -37,7 +45,7 @@ def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], tor
     from PIL import Image
 
     imgs = np.stack([np.asarray(Image.open(root / split / videos[k]["image"]).convert("RGB")) for k in names])
-    cond = clips_to_tensor(imgs[:, None])[:, 0]
+    cond = codec(cfg).encode(clips_to_tensor(imgs[:, None]))[:, 0]
     stems = [Path(k).stem.rsplit("-", 1)[0] for k in names]
     return stems, cond, [videos[k] for k in names]
 
@@ -51,13 +59,19 @@ def data_speed(cfg: DictConfig, split: str = "eval") -> float:
     return float(np.mean([mean_speed(read_video(root / split / k)[0]) for k in vids]))
 
 
-def write_videos(folder: Path, stems: list[str], cond: torch.Tensor, gen: torch.Tensor, metas: list[dict],
-                 fps: float, extra: dict[str, Any]) -> list[np.ndarray]:
+def decode(cfg: DictConfig, latents: torch.Tensor) -> torch.Tensor:
+    """Latent clips ``[B,T,c,h,w]`` back to pixels in [-1, 1]."""
+    return codec(cfg).decode(latents)
+
+
+def write_videos(cfg: DictConfig, folder: Path, stems: list[str], cond: torch.Tensor, gen: torch.Tensor,
+                 metas: list[dict], fps: float, extra: dict[str, Any]) -> list[np.ndarray]:
     """Write generated clips (cond frame + generated frames) as a video set; returns the uint8 clips."""
     writer = VideoSetWriter(folder, fps, meta=extra)
     clips = []
+    pixels = decode(cfg, torch.cat([cond[:, None], gen], 1))
     for i, stem in enumerate(stems):
-        clip = to_uint8(torch.cat([cond[i:i + 1], gen[i]], 0))
+        clip = to_uint8(pixels[i])
         clips.append(clip)
         entry = {"seed": extra.get("seed", 0) + i, "frames": len(clip), "method": extra.get("method"),
                  "sampling": extra.get("sampling"), "gt": metas[i].get("gt")}
@@ -73,7 +87,3 @@ def summarize_motion(clips: list[np.ndarray], data_ref: float, sheet: Path, labe
     return {"speed": float(speeds.mean()), "data_speed": data_ref,
             "speed_ratio": float(speeds.mean() / max(data_ref, 1e-9)),
             "frozen_share": float((speeds < 0.1).mean()), "contact_sheet": str(sheet)}
-
-
-def videos_in(folder: Path) -> int:
-    return len(load_index(folder)["videos"]) if folder.exists() else 0

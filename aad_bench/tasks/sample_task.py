@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling import causal_rollout
-from aad_bench.tasks.common import eval_conditions, summarize_motion, write_videos
+from aad_bench.tasks.common import decode, eval_conditions, summarize_motion, write_videos
 from aad_bench.video_io import Mp4Writer, to_uint8
 from aad_bench.videoset import VideoSetWriter, video_name
 
@@ -43,19 +43,19 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
         t0 = time.perf_counter()
         gen = causal_rollout(student, cond, chunks, noise=noise, steps=tuple(cfg.method.student.steps))
         dt = (time.perf_counter() - t0) / n
-        return write_videos(folder, stems, cond, gen[:, :frames], metas, cfg.world.fps, meta), dt
+        return write_videos(cfg, folder, stems, cond, gen[:, :frames], metas, cfg.world.fps, meta), dt
     writer = VideoSetWriter(folder, cfg.world.fps, meta=meta)
     mp4s = [Mp4Writer(folder / video_name(s), cfg.world.fps) for s in stems]
     for w, c in zip(mp4s, cond):
-        w.write(to_uint8(c[None]))
+        w.write(to_uint8(decode(cfg, c[None, None])[0]))
     t0 = time.perf_counter()
     gen = causal_rollout(student, cond, chunks, noise=noise, steps=tuple(cfg.method.student.steps),
-                         on_chunk=lambda x: [w.write(to_uint8(x[i])) for i, w in enumerate(mp4s)])
+                         on_chunk=lambda x: [w.write(to_uint8(px)) for px, w in zip(decode(cfg, x), mp4s)])
     dt = (time.perf_counter() - t0) / n
     clips = []
     for i, (w, stem) in enumerate(zip(mp4s, stems)):
         w.close()
-        clip = to_uint8(torch.cat([cond[i:i + 1], gen[i]]))
+        clip = to_uint8(decode(cfg, torch.cat([cond[i:i + 1], gen[i]])[None])[0])
         clips.append(clip)
         writer.add(video_name(stem), None, {"seed": cfg.sample.seed + i, "frames": len(clip),
                                             "method": cfg.method.name, "gt": metas[i].get("gt")}, image=clip[0])

@@ -40,7 +40,7 @@ def sample_teacher(cfg: DictConfig, teacher, out_dir, n: int) -> tuple[list, dic
     gen = teacher_sample(teacher, cond, cfg.world.frames - 1, s.steps, s.cfg, s.shift, generator=g)
     dt = time.perf_counter() - t0
     sampling = {"steps": s.steps, "cfg": s.cfg, "shift": s.shift, "nfe": s.steps * (2 if s.cfg != 1 else 1)}
-    clips = write_videos(out_dir, stems, cond, gen, metas, cfg.world.fps,
+    clips = write_videos(cfg, out_dir, stems, cond, gen, metas, cfg.world.fps,
                          {"method": "teacher", "seed": cfg.sample.seed, "sampling": sampling})
     return clips, {"seconds_per_video": dt / n, **sampling}
 

@@ -40,6 +40,12 @@ class DistillContext:
         """Generated frames per training clip."""
         return self.data.shape[1] - 1
 
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latent clips to pixels through the configured codec."""
+        from aad_bench.models.codec import build_codec
+
+        return build_codec(self.cfg.get("codec", "identity")).decode(latents)
+
     @property
     def student_steps(self) -> list[float]:
         return list(self.cfg.method.student.steps)

@@ -32,7 +32,7 @@ def stage_key(cfg: DictConfig, upto: str) -> dict[str, Any]:
     m = OmegaConf.to_container(cfg.method, resolve=True)
     stages = m["stages"][: m["stages"].index(upto) + 1]
     return {"teacher": teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
-                                   OmegaConf.to_container(cfg.teacher)),
+                                   OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity")),
             "teacher_sample": OmegaConf.to_container(cfg.teacher.sample), "seed": cfg.seed,
             "student": m["student"], "stages": {s: m[s] for s in stages}}
 

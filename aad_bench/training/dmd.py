@@ -70,13 +70,17 @@ def critic_loss(critic: VideoDiT, x_fake: torch.Tensor, cond: torch.Tensor, g: t
 
 @torch.no_grad()
 def motion_ratio(student: VideoDiT, cond: torch.Tensor, frames: int, steps: list[float], data_speed: float,
-                 seed: int) -> float:
-    """Tracked mean speed of fixed rollouts divided by the data's (the early-stopping statistic)."""
+                 seed: int, decode=None) -> float:
+    """Tracked mean speed of fixed rollouts divided by the data's (the early-stopping statistic).
+
+    ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (the codec's decoder; identity when None).
+    """
     from aad_bench.video_io import to_uint8
 
     g = torch.Generator().manual_seed(seed)
-    x = rollout(student, cond, frames, g, steps, None)
-    clips = [to_uint8(torch.cat([cond[i:i + 1], x[i]])) for i in range(len(cond))]
+    x = torch.cat([cond[:, None], rollout(student, cond, frames, g, steps, None)], 1)
+    x = decode(x) if decode is not None else x
+    clips = [to_uint8(c) for c in x]
     speed = sum(mean_speed(c) for c in clips) / len(clips)
     return speed / max(data_speed, 1e-9)
 

@@ -74,7 +74,7 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         start, history = state["step"], list(state["stage_info"].get(s, {}).get("motion", []))
     elif dc.early_stop.criterion == "motion":  # the reference: motion of the rollouts before any DMD step
         history.append([0, dmd.motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps,
-                                            ctx.data_speed, ctx.seed)])
+                                            ctx.data_speed, ctx.seed, ctx.decode)])
     ctx.student.train()
     chunks = ctx.frames // ctx.student.cfg.chunk
     grad_chunks = dmd.grad_chunk_set(dc.grad_chunks, chunks)
@@ -103,7 +103,7 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         ratio = None
         if (step + 1) % dc.early_stop.every == 0:
             ratio = dmd.motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps, ctx.data_speed,
-                                     ctx.seed)
+                                     ctx.seed, ctx.decode)
             history.append([step + 1, ratio])
         log(step + 1, {"loss/dmd": loss_g.item(), "loss/critic": loss_c.item(), "grad_norm": gn, **extra,
                        **({"motion_ratio": ratio} if ratio is not None else {})}, force=ratio is not None)

@@ -33,10 +33,11 @@ from aad_bench.utils.provenance import config_hash
 STAGE = "teacher"
 
 
-def teacher_key(world: dict, model: dict, train: dict) -> dict[str, Any]:
+def teacher_key(world: dict, model: dict, train: dict, codec: str = "identity") -> dict[str, Any]:
     """What determines the teacher's weights (sampling settings excluded)."""
     train = {k: v for k, v in train.items() if k not in ("sample", "eval_videos", "log_every", "ckpt_every")}
-    return {"world": world, "model": model, "train": train, "arch": ARCH_VERSION}
+    key = {"world": world, "model": model, "train": train, "arch": ARCH_VERSION}
+    return key if codec == "identity" else {**key, "codec": codec}  # identity keeps existing cache keys
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
@@ -93,7 +94,7 @@ def train_teacher(run: RunFolder, mcfg: DiTConfig, data: torch.Tensor, tc: DictC
 def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True) -> tuple[VideoDiT, RunFolder]:
     """The cached teacher for ``cfg`` (trained now if the cache has no finished one)."""
     key = teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
-                      OmegaConf.to_container(cfg.teacher))
+                      OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
     run = RunFolder(teacher_dir(cfg.paths.cache, key))
     run.path.mkdir(parents=True, exist_ok=True)
     # concurrent jobs (a campaign) share one teacher: the first trains it, the others wait and reuse it
