@@ -54,3 +54,8 @@ def _check(video: torch.Tensor) -> None:
 def build_codec(name: str) -> LatentCodec:
     """Instantiate a registered codec by name (did-you-mean on a typo)."""
     return CODECS.get(name)()
+
+
+def codec_for(cfg) -> LatentCodec:
+    """The codec a run config names (top-level ``codec``; identity when absent)."""
+    return build_codec(cfg.get("codec", "identity"))

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from aad_bench.models.codec import codec_for
 from aad_bench.training.common import clips_to_tensor
 from aad_bench.video_io import contact_sheet, to_uint8
 from aad_bench.videoset import VideoSetWriter, video_name
@@ -22,17 +23,10 @@ def world_config(cfg: DictConfig) -> ToyWorldConfig:
     return ToyWorldConfig(**OmegaConf.to_container(cfg.world, resolve=True))
 
 
-def codec(cfg: DictConfig):
-    """The latent codec of this config (``model.codec``; identity for the toy world)."""
-    from aad_bench.models.codec import build_codec
-
-    return build_codec(cfg.get("codec", "identity"))
-
-
 def training_data(cfg: DictConfig) -> torch.Tensor:
     """Training clips in the model's latent space ``[N,T,c,h,w]``; builds the cached data set on first use."""
     clips = clips_to_tensor(load_train_clips(world_config(cfg), cfg.paths.cache, progress=cfg.progress))
-    return codec(cfg).encode(clips)
+    return codec_for(cfg).encode(clips)
 
 
 def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], torch.Tensor, list[dict]]:
@@ -45,7 +39,7 @@ def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], tor
     from PIL import Image
 
     imgs = np.stack([np.asarray(Image.open(root / split / videos[k]["image"]).convert("RGB")) for k in names])
-    cond = codec(cfg).encode(clips_to_tensor(imgs[:, None]))[:, 0]
+    cond = codec_for(cfg).encode(clips_to_tensor(imgs[:, None]))[:, 0]
     stems = [Path(k).stem.rsplit("-", 1)[0] for k in names]
     return stems, cond, [videos[k] for k in names]
 
@@ -61,7 +55,7 @@ def data_speed(cfg: DictConfig, split: str = "eval") -> float:
 
 def decode(cfg: DictConfig, latents: torch.Tensor) -> torch.Tensor:
     """Latent clips ``[B,T,c,h,w]`` back to pixels in [-1, 1]."""
-    return codec(cfg).decode(latents)
+    return codec_for(cfg).decode(latents)
 
 
 def write_videos(cfg: DictConfig, folder: Path, stems: list[str], cond: torch.Tensor, gen: torch.Tensor,

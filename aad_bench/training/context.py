@@ -42,9 +42,9 @@ class DistillContext:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latent clips to pixels through the configured codec."""
-        from aad_bench.models.codec import build_codec
+        from aad_bench.models.codec import codec_for
 
-        return build_codec(self.cfg.get("codec", "identity")).decode(latents)
+        return codec_for(self.cfg).decode(latents)
 
     @property
     def student_steps(self) -> list[float]:

@@ -22,7 +22,7 @@ from aad_bench.training import loops
 from aad_bench.training.checkpoint import CheckpointError, load_file, load_latest
 from aad_bench.training.context import DistillContext
 from aad_bench.training.gan import gan_stage
-from aad_bench.training.teacher import teacher_key
+from aad_bench.training.teacher import teacher_key_for
 from aad_bench.utils.io import atomic_write_bytes
 from aad_bench.utils.provenance import config_hash
 
@@ -31,8 +31,7 @@ def stage_key(cfg: DictConfig, upto: str) -> dict[str, Any]:
     """Everything that determines the student after stage ``upto`` (used for the shared-prefix cache)."""
     m = OmegaConf.to_container(cfg.method, resolve=True)
     stages = m["stages"][: m["stages"].index(upto) + 1]
-    return {"teacher": teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
-                                   OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity")),
+    return {"teacher": teacher_key_for(cfg),
             "teacher_sample": OmegaConf.to_container(cfg.teacher.sample), "seed": cfg.seed,
             "student": m["student"], "stages": {s: m[s] for s in stages}}
 

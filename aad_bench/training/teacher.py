@@ -40,6 +40,12 @@ def teacher_key(world: dict, model: dict, train: dict, codec: str = "identity") 
     return key if codec == "identity" else {**key, "codec": codec}  # identity keeps existing cache keys
 
 
+def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
+    """:func:`teacher_key` of a full run config."""
+    return teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
+                       OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+
+
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
     return Path(cache_root) / "teacher" / config_hash(key)
 
@@ -93,9 +99,7 @@ def train_teacher(run: RunFolder, mcfg: DiTConfig, data: torch.Tensor, tc: DictC
 
 def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True) -> tuple[VideoDiT, RunFolder]:
     """The cached teacher for ``cfg`` (trained now if the cache has no finished one)."""
-    key = teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
-                      OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
-    run = RunFolder(teacher_dir(cfg.paths.cache, key))
+    run = RunFolder(teacher_dir(cfg.paths.cache, teacher_key_for(cfg)))
     run.path.mkdir(parents=True, exist_ok=True)
     # concurrent jobs (a campaign) share one teacher: the first trains it, the others wait and reuse it
     with FileLock(str(run.path) + ".lock"):
