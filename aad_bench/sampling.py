@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import torch
 
-from aad_bench.flow import frame_times, shift_time, with_cond_frame, x0_from_v
 from aad_bench.models.dit import VideoDiT
+from aad_bench.models.rectified_flow import frame_times, shift_time, with_cond_frame, x0_from_v
 
 
 def velocity(model: VideoDiT, x: torch.Tensor, t: torch.Tensor, cfg_scale: float = 1.0,

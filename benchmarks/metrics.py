@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aad_bench.evaluation import quality  # noqa: E402
 from aad_bench.evaluation.calibration import calibrate, pan_video  # noqa: E402
 from aad_bench.evaluation.metrics import VideoItem, get_metric  # noqa: E402
-from aad_bench.video_io import read_video, write_mp4  # noqa: E402
+from aad_bench.video.io import read_video, write_mp4  # noqa: E402
 
 METRICS = [
     "dynamic_degree",

@@ -11,8 +11,8 @@ from aad_bench.evaluation.cli import diagnose_main, eval_main
 from aad_bench.evaluation.runner import evaluate_path
 from aad_bench.registry import UnknownNameError
 from aad_bench.utils.io import MalformedFileError, read_json
-from aad_bench.video_io import write_mp4
-from aad_bench.videoset import VideoSetWriter
+from aad_bench.video.io import write_mp4
+from aad_bench.video.sets import VideoSetWriter
 
 FAST = "dynamic_degree,temporal_flickering,subject_consistency,i2v_subject,imaging_quality,drift_score"
 

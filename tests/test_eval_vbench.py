@@ -96,7 +96,7 @@ def test_real_vbench_temporal_flickering_matches_native(tmp_path):
     pytest.importorskip("vbench", reason="official VBench not importable")
     from aad_bench.evaluation.calibration import pan_video
     from aad_bench.evaluation.consistency import flicker_score
-    from aad_bench.video_io import read_video, write_mp4
+    from aad_bench.video.io import read_video, write_mp4
 
     vids = tmp_path / "videos"
     for i, speed in enumerate([0.0, 2.0]):

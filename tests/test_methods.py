@@ -10,7 +10,7 @@ from aad_bench.registry import UnknownNameError
 from aad_bench.runfolder import RunFolder
 from aad_bench.tasks import distill_task
 from aad_bench.training.checkpoint import load_latest
-from aad_bench.video_io import read_video
+from aad_bench.video.io import read_video
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -119,7 +119,7 @@ def test_sample_verb_resamples_a_finished_run(tiny_cfg, capsys):
     run = f"{cfg.paths.runs}/{res['run_name']}"
     assert main(["sample", run, "sample.n_videos=3", f"paths.out={cfg.paths.out}"]) == 0
     assert "speed ratio" in capsys.readouterr().out
-    from aad_bench.videoset import load_index
+    from aad_bench.video.sets import load_index
 
     assert len(load_index(run + "/videos/train_len")["videos"]) == 3
     assert main(["sample", str(cfg.paths.out) + "/nothing-here"]) == 2

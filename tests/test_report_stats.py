@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from aad_bench import vbench_scores as vs
+from aad_bench.evaluation import vbench_scores as vs
 from aad_bench.reporting.collect import collect
 from aad_bench.reporting.stats import add_vbench_aggregates, aggregate, paired_compare, t_ci
 

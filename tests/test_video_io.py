@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aad_bench.video_io import Mp4Writer, VideoReadError, read_video, video_info, write_mp4
+from aad_bench.video.io import Mp4Writer, VideoReadError, read_video, video_info, write_mp4
 from aad_bench.world.toy import ToyWorldConfig, render_clip
 
 

@@ -22,7 +22,7 @@ from aad_bench.evaluation.features import get_features
 from aad_bench.evaluation.flow import get_flow
 from aad_bench.evaluation.metrics import Metric, VideoItem, VideoScore, register
 from aad_bench.registry import Registry
-from aad_bench.video_io import read_video
+from aad_bench.video.io import read_video
 
 I2V_WEIGHTS = (0.4, 0.3, 0.3)  # max conformity, mean consecutive, min consecutive (VBench-I2V HEAD)
 

@@ -21,8 +21,8 @@ from aad_bench.evaluation.flow import get_flow, pair_motion
 from aad_bench.evaluation.motion import TOP_FRAC, is_dynamic, motion_profile
 from aad_bench.evaluation.runner import find_targets, set_items
 from aad_bench.utils.io import atomic_write_json, atomic_write_text
-from aad_bench.video_io import VideoReadError, contact_sheet, read_video
-from aad_bench.videoset import list_videos, load_index
+from aad_bench.video.io import VideoReadError, contact_sheet, read_video
+from aad_bench.video.sets import list_videos, load_index
 
 COPY_TOL = 3.0  # grey levels: above x264 re-encoding noise, far below any visible motion
 FREEZE_FRACTION = 0.5

@@ -15,7 +15,7 @@ import numpy as np
 
 from aad_bench.evaluation.metrics import Metric, VideoItem, VideoScore, register
 from aad_bench.evaluation.quality import video_frame_quality
-from aad_bench.video_io import video_info
+from aad_bench.video.io import video_info
 
 
 def segment_bounds(

@@ -13,7 +13,7 @@ import numpy as np
 
 from aad_bench.evaluation.flow import get_flow, pair_motion
 from aad_bench.evaluation.metrics import Metric, VideoItem, VideoScore, register
-from aad_bench.video_io import read_video
+from aad_bench.video.io import read_video
 
 TOP_FRAC = 0.05
 SAMPLE_FPS = 8.0

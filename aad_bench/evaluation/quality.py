@@ -26,7 +26,7 @@ import numpy as np
 from aad_bench.evaluation.features import vbench_cache
 from aad_bench.evaluation.metrics import Metric, VideoItem, VideoScore, register
 from aad_bench.registry import Registry
-from aad_bench.video_io import read_video
+from aad_bench.video.io import read_video
 
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 

@@ -23,8 +23,8 @@ from aad_bench.evaluation.metrics import (
     load_all,
 )
 from aad_bench.utils.io import MalformedFileError, atomic_write_json, read_json
-from aad_bench.video_io import VideoReadError
-from aad_bench.videoset import INDEX, list_videos, load_index
+from aad_bench.video.io import VideoReadError
+from aad_bench.video.sets import INDEX, list_videos, load_index
 
 DEFAULT_METRICS = (
     "dynamic_degree",

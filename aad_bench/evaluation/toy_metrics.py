@@ -17,7 +17,7 @@ import numpy as np
 
 from aad_bench.evaluation.flow import get_flow
 from aad_bench.evaluation.metrics import Metric, MissingInputError, VideoItem, VideoScore, register
-from aad_bench.video_io import read_video
+from aad_bench.video.io import read_video
 
 STATIC_FRACTION = 0.1
 

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aad_bench.evaluation.features import vbench_cache
-from aad_bench.utils.io import MalformedFileError, atomic_write_json, read_json
-from aad_bench.vbench_scores import (  # the single home of VBench's constants
+from aad_bench.evaluation.vbench_scores import (  # the single home of VBench's constants
     I2V_DIMS,
     I2V_QUALITY_DIMS,
     NORMALIZE,
@@ -30,6 +29,7 @@ from aad_bench.vbench_scores import (  # the single home of VBench's constants
     quality_score,
     semantic_score,
 )
+from aad_bench.utils.io import MalformedFileError, atomic_write_json, read_json
 
 # weights VBench downloads at first use, relative to $VBENCH_CACHE_DIR (the CPU-offline check)
 WEIGHTS = {

@@ -151,7 +151,7 @@ def plot_training(df: pd.DataFrame, out_dir: Path, max_runs: int = 200) -> list[
 
 def frame_strips(df: pd.DataFrame, out_dir: Path, per_part: int = 3) -> list[Figure]:
     """Contact sheet: for each arm, frames at the start, middle and end of its first long rollout."""
-    from aad_bench.video_io import VideoReadError, contact_sheet, read_video
+    from aad_bench.video.io import VideoReadError, contact_sheet, read_video
 
     rows, labels = [], []
     for arm, sel in df[df["status"] == "finished"].drop_duplicates("run_dir").groupby("arm", sort=True):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from aad_bench import vbench_scores as vs
+from aad_bench.evaluation import vbench_scores as vs
 from aad_bench.reporting.collect import collect_per_video
 
 GROUP = ["arm", "set", "metric", "backend"]

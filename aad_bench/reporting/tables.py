@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from aad_bench.evaluation.vbench_scores import PERCENT_DIMS
 from aad_bench.reporting.render import render_html, render_latex, render_markdown
-from aad_bench.vbench_scores import PERCENT_DIMS
 
 PERCENT = PERCENT_DIMS | {"vbench_quality", "vbench_i2v_quality", "vbench_i2v", "vbench_i2v_total"}
 MAIN_COLUMNS = [

@@ -10,9 +10,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.models.codec import codec_for
-from aad_bench.training.common import clips_to_tensor
-from aad_bench.video_io import contact_sheet, to_uint8
-from aad_bench.videoset import VideoSetWriter, video_name
+from aad_bench.video.io import clips_to_tensor, contact_sheet, to_uint8
+from aad_bench.video.sets import VideoSetWriter, video_name
 from aad_bench.world.dataset import build_toy_dataset, load_ground_truth, load_train_clips
 from aad_bench.world.toy import ToyWorldConfig
 from aad_bench.world.tracking import mean_speed
@@ -47,7 +46,7 @@ def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], tor
 def data_speed(cfg: DictConfig, split: str = "eval") -> float:
     """Mean tracked speed of the data clips of ``split`` (the reference for generated/data ratios)."""
     root = build_toy_dataset(world_config(cfg), cfg.paths.cache, progress=False)
-    from aad_bench.video_io import read_video
+    from aad_bench.video.io import read_video
 
     vids = load_ground_truth(root, split)
     return float(np.mean([mean_speed(read_video(root / split / k)[0]) for k in vids]))

@@ -18,8 +18,8 @@ from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling import causal_rollout
 from aad_bench.tasks.common import decode, eval_conditions, summarize_motion, write_videos
-from aad_bench.video_io import Mp4Writer, to_uint8
-from aad_bench.videoset import VideoSetWriter, video_name
+from aad_bench.video.io import Mp4Writer, to_uint8
+from aad_bench.video.sets import VideoSetWriter, video_name
 
 
 def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: str, n: int, frames: int,

@@ -6,7 +6,6 @@ import math
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from aad_bench.runfolder import RunFolder
@@ -18,11 +17,6 @@ class Diverged(RuntimeError):
     def __init__(self, stage: str, step: int, reason: str) -> None:
         super().__init__(f"diverged in stage {stage} at step {step}: {reason}")
         self.stage, self.step, self.reason = stage, step, reason
-
-
-def clips_to_tensor(clips: np.ndarray) -> torch.Tensor:
-    """uint8 ``[N,T,H,W,3]`` → float ``[N,T,3,H,W]`` in [-1, 1]."""
-    return torch.from_numpy(clips).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
 
 
 def step_generator(seed: int, stage: str, step: int) -> torch.Generator:

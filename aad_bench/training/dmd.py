@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from aad_bench.flow import add_noise, frame_times, sample_times, with_cond_frame, x0_from_v
 from aad_bench.models.dit import VideoDiT
+from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times, with_cond_frame, x0_from_v
 from aad_bench.sampling import causal_rollout, velocity
 from aad_bench.world.tracking import mean_speed
 
@@ -75,7 +75,7 @@ def motion_ratio(student: VideoDiT, cond: torch.Tensor, frames: int, steps: list
 
     ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (the codec's decoder; identity when None).
     """
-    from aad_bench.video_io import to_uint8
+    from aad_bench.video.io import to_uint8
 
     g = torch.Generator().manual_seed(seed)
     x = torch.cat([cond[:, None], rollout(student, cond, frames, g, steps, None)], 1)

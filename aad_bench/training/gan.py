@@ -16,7 +16,6 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from aad_bench.flow import add_noise, frame_times, with_cond_frame
 from aad_bench.models.discriminator import (
     Discriminator,
     approx_r_penalty,
@@ -24,6 +23,7 @@ from aad_bench.models.discriminator import (
     logistic_d_loss,
     nonsaturating_g_loss,
 )
+from aad_bench.models.rectified_flow import add_noise, frame_times, with_cond_frame
 from aad_bench.training import dmd
 from aad_bench.training.checkpoint import EMA
 from aad_bench.training.common import (

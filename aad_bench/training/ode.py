@@ -14,8 +14,8 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from aad_bench.flow import frame_times, shift_time
 from aad_bench.models.dit import VideoDiT
+from aad_bench.models.rectified_flow import frame_times, shift_time
 from aad_bench.sampling import velocity
 from aad_bench.training.checkpoint import CheckpointError, load_file
 from aad_bench.utils.io import atomic_write_bytes

@@ -14,8 +14,8 @@ from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from aad_bench.flow import add_noise, frame_times, sample_times
 from aad_bench.models.dit import ARCH_VERSION, DiTConfig, VideoDiT
+from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times
 from aad_bench.runfolder import RunFolder
 from aad_bench.training.checkpoint import EMA, load_latest, save_checkpoint
 from aad_bench.training.common import (

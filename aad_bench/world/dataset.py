@@ -1,6 +1,6 @@
 """The toy data set on disk (mp4 video sets + ``index.json`` with ground truth), generated once and cached.
 
-Layout: ``<cache>/toy/<hash>/{eval,long}/`` (mp4 video sets with ground truth, see ``aad_bench.videoset``),
+Layout: ``<cache>/toy/<hash>/{eval,long}/`` (mp4 video sets with ground truth, see ``aad_bench.video.sets``),
 ``train.npz`` (uint8 training clips) and ``train_gt.json`` (their ground truth).
 """
 
@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from aad_bench.utils.io import atomic_write_json, read_json
 from aad_bench.utils.provenance import config_hash
-from aad_bench.videoset import VideoSetWriter, video_name
+from aad_bench.video.sets import VideoSetWriter, video_name
 from aad_bench.world.toy import ToyWorldConfig, render_clip, render_split
 
 DONE = "done.json"

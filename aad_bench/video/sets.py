@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from aad_bench.utils.io import atomic_write_json, read_json
-from aad_bench.video_io import write_mp4
+from aad_bench.video.io import write_mp4
 
 INDEX = "index.json"
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 
 class VideoReadError(RuntimeError):
@@ -167,9 +168,9 @@ def to_uint8(video: Any) -> np.ndarray:
     return np.ascontiguousarray(arr.transpose(0, 2, 3, 1))
 
 
-def from_uint8(frames: np.ndarray) -> np.ndarray:
-    """uint8 ``[T,H,W,3]`` → float32 ``[T,3,H,W]`` in [-1, 1]."""
-    return (frames.astype(np.float32) / 127.5 - 1.0).transpose(0, 3, 1, 2).copy()
+def clips_to_tensor(clips: np.ndarray) -> torch.Tensor:
+    """uint8 clips ``[N,T,H,W,3]`` → float tensor ``[N,T,3,H,W]`` in [-1, 1] (the inverse of :func:`to_uint8`)."""
+    return torch.from_numpy(np.ascontiguousarray(clips)).permute(0, 1, 4, 2, 3).float().div_(127.5).sub_(1.0)
 
 
 def contact_sheet(videos: list[np.ndarray], path: str | os.PathLike, max_frames: int = 16,
