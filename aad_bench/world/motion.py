@@ -1,0 +1,146 @@
+"""Toy-world motion that noise cannot fake: each sprite is followed from its first-frame appearance, then one
+velocity is fitted to its whole track.
+
+A clip's index entry carries the ground truth of its *data* clip (``gt.positions``, ``gt.sprites``), and a
+generated clip shares that clip's first frame. So every sprite's frame-0 position, size and shape are known:
+
+1. **Follow**: cut the sprite out of frame 0 (its own shape as the mask) and find it again in every later frame
+   by masked sum-of-squared-differences template matching in a window around its last position (sub-pixel by a
+   parabola through the best match). Speckles, flicker and colour noise do not look like the sprite, so they
+   cannot move the match far.
+2. **Fit**: per axis, the position of a toy sprite is ``reflect(x0 + v·t)`` between the walls (elastic bounces,
+   as the world renders them). One ``v`` per axis is fitted to the whole track (robust loss: frames where the
+   sprite was lost do not dominate), so match jitter averages out instead of adding up: a frozen sprite whose
+   matches jitter by ±1 px reads ~0.03 px/frame over 16 frames, not the ~0.7 px/frame that summing frame-to-frame
+   displacements would give.
+
+The fitted speed of a clip is the mean over its sprites (px/frame). The same estimator applied to the data
+clips reads their ground-truth speed to within a few per cent (tested).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from aad_bench.world.toy import _sdf
+
+FROZEN_SPEED = 0.1  # px/frame: below this a sprite is not visibly moving
+SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves 2 px/frame)
+V_MAX = 4.0  # px/frame: the largest speed the fit considers
+
+
+def sprite_mask(shape: str, radius: float, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Boolean mask of a sprite in a square patch around ``round(pos)``; returns (mask, patch centre, half-size)."""
+    half = int(np.ceil(radius)) + 1
+    c = np.round(pos).astype(int)
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float64)
+    dx, dy = xx + c[0] + 0.5 - pos[0], yy + c[1] + 0.5 - pos[1]  # pixel centres relative to the sprite centre
+    mask = _sdf(shape, dx, dy, radius) < -0.25
+    if mask.sum() < 4:  # tiny shapes: fall back to a disc so the template has enough pixels
+        mask = np.hypot(dx, dy) <= max(radius, 1.5)
+    return mask, c, half
+
+
+def _patch(frame: np.ndarray, cx: int, cy: int, half: int) -> np.ndarray:
+    """The ``(2·half+1)²`` patch centred on integer pixel ``(cx, cy)`` (edge-padded outside the frame)."""
+    h, w = frame.shape[:2]
+    ys = np.clip(np.arange(cy - half, cy + half + 1), 0, h - 1)
+    xs = np.clip(np.arange(cx - half, cx + half + 1), 0, w - 1)
+    return frame[np.ix_(ys, xs)]
+
+
+def _subpixel(cost: np.ndarray, i: int) -> float:
+    """Offset in (-0.5, 0.5) of the minimum of a parabola through ``cost[i-1:i+2]``."""
+    if i <= 0 or i >= len(cost) - 1:
+        return 0.0
+    a, b, c = cost[i - 1], cost[i], cost[i + 1]
+    den = a - 2 * b + c
+    return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den > 1e-12 else 0.0
+
+
+def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: float, search: int = SEARCH
+                  ) -> np.ndarray:
+    """Track one sprite through float frames ``[T,H,W,3]`` from its frame-0 position; returns ``[T, 2]`` (x, y)."""
+    mask, c0, half = sprite_mask(shape, radius, np.asarray(pos0, np.float64))
+    tmpl = _patch(frames[0], c0[0], c0[1], half)[mask]
+    offset = np.asarray(pos0, np.float64) - c0  # sub-pixel position of the sprite inside its centre pixel
+    track = [np.asarray(pos0, np.float64)]
+    cur = c0.copy()
+    span = np.arange(-search, search + 1)
+    for frame in frames[1:]:
+        cost = np.array([[((_patch(frame, cur[0] + dx, cur[1] + dy, half)[mask] - tmpl) ** 2).sum()
+                          for dx in span] for dy in span])
+        iy, ix = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        sub = np.array([_subpixel(cost[iy], ix), _subpixel(cost[:, ix], iy)])
+        cur = cur + np.array([span[ix], span[iy]])
+        track.append(cur + offset + sub)
+    return np.stack(track)
+
+
+def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Positions after elastic reflection between ``lo`` and ``hi`` (a triangle wave)."""
+    span = max(hi - lo, 1e-6)
+    y = np.mod(x - lo, 2 * span)
+    return lo + span - np.abs(y - span)
+
+
+def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_MAX, clip: float = 2.0) -> float:
+    """Velocity ``v`` (px/frame) of ``reflect(x0 + v·t)`` that best explains a 1-D track (robust: errors > ``clip``
+    px count as ``clip``, so frames where the sprite was lost do not dominate)."""
+    t = np.arange(len(track), dtype=np.float64)
+    x0 = track[0]
+
+    def best(grid: np.ndarray) -> float:
+        pred = _reflect(x0 + grid[:, None] * t[None], lo, hi)
+        cost = np.minimum((pred - track[None]) ** 2, clip ** 2).sum(1)
+        return float(grid[int(np.argmin(cost))])
+
+    coarse = best(np.linspace(-v_max, v_max, int(20 * v_max) + 1))
+    return best(np.linspace(coarse - 0.05, coarse + 0.05, 101))
+
+
+def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> np.ndarray:
+    """Fitted speed (px/frame) of every sprite of the data clip ``gt`` in ``frames`` (uint8 ``[T,H,W,3]``)."""
+    f = frames.astype(np.float32) / 255.0
+    h, w = f.shape[1:3]
+    pos0 = np.asarray(gt["positions"][0], np.float64).reshape(-1, 2)
+    speeds = []
+    for p0, sprite in zip(pos0, gt["sprites"]):
+        r = float(sprite["radius"])
+        track = follow_sprite(f, p0, sprite["shape"], r)
+        vx = fit_axis_velocity(track[:, 0], r, w - r)
+        vy = fit_axis_velocity(track[:, 1], r, h - r)
+        speeds.append(float(np.hypot(vx, vy)))
+    return np.asarray(speeds)
+
+
+def clip_speed(frames: np.ndarray, gt: dict[str, Any]) -> float:
+    """Mean fitted sprite speed of one clip (px/frame)."""
+    return float(sprite_speeds(frames, gt).mean())
+
+
+def gt_speed(gt: dict[str, Any], frames: int | None = None) -> float:
+    """The data clip's true mean sprite speed (px/frame) over its first ``frames`` frames."""
+    vel = np.asarray(gt["velocities"], np.float64)
+    vel = vel[1:frames] if frames else vel[1:]
+    return float(np.linalg.norm(vel, axis=-1).mean()) if len(vel) else 0.0
+
+
+def motion_summary(clips: list[np.ndarray], gts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Generated clips vs the data clips sharing their first frames.
+
+    Returns ``speed_ratio`` (mean fitted speed of the clips / mean true speed of their data twins),
+    ``frozen_share`` (among clips whose twin moves ≥ ``FROZEN_SPEED``, the share whose fitted speed is below it),
+    the per-clip ``speeds`` and ``data_speeds``.
+    """
+    if len(clips) != len(gts) or not clips:
+        raise ValueError(f"motion_summary: {len(clips)} clips for {len(gts)} ground truths")
+    speeds = np.array([clip_speed(c, g) for c, g in zip(clips, gts)])
+    data = np.array([gt_speed(g, len(c)) for c, g in zip(clips, gts)])
+    moving = data >= FROZEN_SPEED
+    return {"speed_ratio": float(speeds.mean() / max(data.mean(), 1e-9)),
+            "frozen_share": float((speeds[moving] < FROZEN_SPEED).mean()) if moving.any() else 0.0,
+            "speed": float(speeds.mean()), "data_speed": float(data.mean()),
+            "speeds": speeds.round(4).tolist(), "data_speeds": data.round(4).tolist()}
