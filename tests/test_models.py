@@ -52,8 +52,9 @@ def test_bidirectional_output_sees_later_frames():
     assert not torch.allclose(m(x, t)[:, :9], m(x2, t)[:, :9], atol=1e-4)
 
 
-def test_streaming_equals_full_block_causal_forward():
-    m = _model(window_frames=64)
+@pytest.mark.parametrize("image_cond", ["concat", "chunk0"])
+def test_streaming_equals_full_block_causal_forward(image_cond):
+    m = _model(window_frames=64, image_cond=image_cond)
     x, t = _inputs()
     full = m(x, t, causal=True)
     cache = m.new_cache()
@@ -63,8 +64,9 @@ def test_streaming_equals_full_block_causal_forward():
     assert torch.allclose(torch.cat(outs, 1), full, atol=1e-9)
 
 
-def test_fused_cache_refresh_equals_separate_passes():
-    m = _model(window_frames=64)
+@pytest.mark.parametrize("image_cond", ["concat", "chunk0"])
+def test_fused_cache_refresh_equals_separate_passes(image_cond):
+    m = _model(window_frames=64, image_cond=image_cond)
     x, t = _inputs()
     full = m(x, t, causal=True)
     cache = m.new_cache()
@@ -96,6 +98,25 @@ def test_sink_and_window_keep_the_cache_bounded():
     assert max(tokens) == (1 + 8) * per_frame  # sink (image) + 8-frame window
     assert tokens[-1] == tokens[5]
     assert cache.frames_seen == 1 + 40 * 4
+
+
+@pytest.mark.parametrize("image_cond,local", [("concat", True), ("chunk0", False)])
+def test_image_reaches_later_frames_only_through_attention_in_chunk0(image_cond, local):
+    m = _model(image_cond=image_cond)
+    with torch.no_grad():
+        for blk in m.blocks:  # no attention: every token sees only itself
+            blk.attn.out.weight.zero_()
+            blk.attn.out.bias.zero_()
+    x, t = _inputs(frames=5)
+    x2 = x.clone()
+    x2[:, 0] += 1.0  # another conditioning image
+    changed = not torch.allclose(m(x, t)[:, 1:], m(x2, t)[:, 1:], atol=1e-6)
+    assert changed == local
+
+
+def test_unknown_image_cond_names_the_setting():
+    with pytest.raises(ValueError, match="model.image_cond"):
+        DiTConfig(image_cond="chunk")
 
 
 def test_features_are_reachable_at_chosen_depths():

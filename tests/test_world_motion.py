@@ -48,3 +48,24 @@ def test_velocity_fit_follows_bounces():
     assert fit_axis_velocity(x, lo, hi) == pytest.approx(1.7, abs=0.02)
     jitter = 15 + np.random.default_rng(1).normal(0, 1.0, 17)
     assert abs(fit_axis_velocity(jitter, lo, hi)) < 0.1
+
+
+def test_noise_and_dissolved_sprites_are_not_found(eval_clips):
+    """Speed read off noise means nothing: found_share tells a real (frozen or moving) sprite from garbage."""
+    clips, gts = eval_clips
+    rng = np.random.default_rng(0)
+    assert motion_summary(clips, gts)["found_share"] > 0.95
+    frozen = [_speckle(np.repeat(c[:1], len(c), 0), rng) for c in clips]
+    assert motion_summary(frozen, gts)["found_share"] > 0.9
+    noise = [np.concatenate([c[:1], rng.integers(0, 256, c[1:].shape).astype(np.uint8)]) for c in clips]
+    flat = [np.concatenate([c[:1], np.broadcast_to(c[1:].mean((1, 2), keepdims=True), c[1:].shape).astype(np.uint8)])
+            for c in clips]
+    assert motion_summary(noise, gts)["found_share"] < 0.1
+    assert motion_summary(flat, gts)["found_share"] < 0.3
+
+
+def test_data_with_a_motion_trail_reads_its_ground_truth():
+    cfg = ToyWorldConfig(trail=4)
+    out = [render_clip(cfg, "eval", i) for i in range(16)]
+    s = motion_summary([v for v, _ in out], [g for _, g in out])
+    assert 0.9 <= s["speed_ratio"] <= 1.1 and s["frozen_share"] == 0.0 and s["found_share"] > 0.95

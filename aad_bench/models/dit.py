@@ -16,6 +16,7 @@ from torch import nn
 from aad_bench.models.attention import Attention, KVCache, Rotary3D, block_causal_mask, chunk_ids
 
 ARCH_VERSION = 2  # bump when weights of an old architecture can no longer load: cache keys include it
+IMAGE_COND = ("concat", "chunk0")
 
 
 @dataclass
@@ -33,8 +34,11 @@ class DiTConfig:
     chunk: int = 4
     sink_chunks: int = 1
     window_frames: int = 8
+    image_cond: str = "concat"  # concat: the image channel-wise in every frame | chunk0: only as frame 0 (KV chunk 0)
 
     def __post_init__(self) -> None:
+        if self.image_cond not in IMAGE_COND:
+            raise ValueError(f"model.image_cond must be one of {IMAGE_COND}, got {self.image_cond!r}")
         if self.height % self.patch or self.width % self.patch:
             raise ValueError(f"model.patch={self.patch} must divide the frame size {self.height}x{self.width}")
         if self.chunk < 1:
@@ -96,9 +100,11 @@ class VideoDiT(nn.Module):
         super().__init__()
         self.cfg = cfg
         p, d = cfg.patch, cfg.dim
-        # every frame also sees the image channel-wise (as Wan-I2V concatenates the image latent): copying the
-        # static background is then a local operation, which a small model learns in minutes instead of hours
-        self.patch_in = nn.Linear(2 * cfg.channels * p * p, d)
+        # concat: every frame also sees the image channel-wise (as Wan-I2V concatenates the image latent), so
+        # copying the static background is a local operation. chunk0 (AAD-1 on a T2V backbone): the image is only
+        # frame 0, its own chunk / the first KV-cache entry; later frames reach it through attention alone.
+        self.concat = cfg.image_cond == "concat"
+        self.patch_in = nn.Linear((2 if self.concat else 1) * cfg.channels * p * p, d)
         self.null_cond = nn.Parameter(torch.zeros(1, 1, d))  # replaces the image tokens for CFG's unconditional
         self.cond_embed = nn.Parameter(torch.zeros(1, 1, d))  # marks conditioning-frame tokens
         self.t_mlp = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
@@ -134,18 +140,22 @@ class VideoDiT(nn.Module):
               image: torch.Tensor | None = None):
         """Tokens and per-token conditioning for frames starting at absolute index ``first``.
 
-        ``image`` ``[B,C,H,W]`` is the conditioning image; it defaults to ``x[:, 0]`` when frame 0 is present.
+        ``image`` ``[B,C,H,W]`` is the conditioning image (``concat`` only); it defaults to ``x[:, 0]`` when frame 0
+        is present.
         """
         b, f = x.shape[:2]
         n = self.cfg.tokens_per_frame
-        if image is None:
-            if first != 0:
-                raise ValueError("embed: frames after the first need the conditioning image")
-            image = x[:, 0]
-        if cond_drop is not None:  # the unconditional branch of CFG sees no image anywhere
-            image = torch.where(cond_drop.view(b, 1, 1, 1), torch.zeros_like(image), image)
-        img = self.patchify(image[:, None]).repeat(1, f, 1)
-        tok = self.patch_in(torch.cat([self.patchify(x), img], dim=-1))
+        if not self.concat:
+            tok = self.patch_in(self.patchify(x))
+        else:
+            if image is None:
+                if first != 0:
+                    raise ValueError("embed: frames after the first need the conditioning image")
+                image = x[:, 0]
+            if cond_drop is not None:  # the unconditional branch of CFG sees no image anywhere
+                image = torch.where(cond_drop.view(b, 1, 1, 1), torch.zeros_like(image), image)
+            img = self.patchify(image[:, None]).repeat(1, f, 1)
+            tok = self.patch_in(torch.cat([self.patchify(x), img], dim=-1))
         if first == 0:  # the conditioning frame is present: mark it, or blank it for the unconditional pass
             cond = tok[:, :n] + self.cond_embed
             if cond_drop is not None:

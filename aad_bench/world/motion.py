@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from aad_bench.world.toy import _sdf
+from aad_bench.world.toy import _sdf, reflect
 
 FROZEN_SPEED = 0.1  # px/frame: below this a sprite is not visibly moving
 SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves 2 px/frame)
 V_MAX = 4.0  # px/frame: the largest speed the fit considers
+LOST_RMS = 0.2  # RMS template mismatch (pixel values in [0, 1]) above which a sprite counts as not found in a frame
 
 
 def sprite_mask(shape: str, radius: float, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -61,12 +62,16 @@ def _subpixel(cost: np.ndarray, i: int) -> float:
 
 
 def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: float, search: int = SEARCH
-                  ) -> np.ndarray:
-    """Track one sprite through float frames ``[T,H,W,3]`` from its frame-0 position; returns ``[T, 2]`` (x, y)."""
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Track one sprite through float frames ``[T,H,W,3]`` from its frame-0 position.
+
+    Returns the track ``[T, 2]`` (x, y) and the RMS mismatch of the best match per frame ``[T]`` (0 at frame 0):
+    a sprite that dissolved into noise or blur matches nothing well, whatever position the search returns.
+    """
     mask, c0, half = sprite_mask(shape, radius, np.asarray(pos0, np.float64))
     tmpl = _patch(frames[0], c0[0], c0[1], half)[mask]
     offset = np.asarray(pos0, np.float64) - c0  # sub-pixel position of the sprite inside its centre pixel
-    track = [np.asarray(pos0, np.float64)]
+    track, rms = [np.asarray(pos0, np.float64)], [0.0]
     cur = c0.copy()
     span = np.arange(-search, search + 1)
     for frame in frames[1:]:
@@ -76,14 +81,8 @@ def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: floa
         sub = np.array([_subpixel(cost[iy], ix), _subpixel(cost[:, ix], iy)])
         cur = cur + np.array([span[ix], span[iy]])
         track.append(cur + offset + sub)
-    return np.stack(track)
-
-
-def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Positions after elastic reflection between ``lo`` and ``hi`` (a triangle wave)."""
-    span = max(hi - lo, 1e-6)
-    y = np.mod(x - lo, 2 * span)
-    return lo + span - np.abs(y - span)
+        rms.append(float(np.sqrt(cost[iy, ix] / tmpl.size)))
+    return np.stack(track), np.asarray(rms)
 
 
 def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_MAX, clip: float = 2.0) -> float:
@@ -93,7 +92,7 @@ def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_
     x0 = track[0]
 
     def best(grid: np.ndarray) -> float:
-        pred = _reflect(x0 + grid[:, None] * t[None], lo, hi)
+        pred = reflect(x0 + grid[:, None] * t[None], lo, hi)
         cost = np.minimum((pred - track[None]) ** 2, clip ** 2).sum(1)
         return float(grid[int(np.argmin(cost))])
 
@@ -101,24 +100,26 @@ def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_
     return best(np.linspace(coarse - 0.05, coarse + 0.05, 101))
 
 
-def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> np.ndarray:
-    """Fitted speed (px/frame) of every sprite of the data clip ``gt`` in ``frames`` (uint8 ``[T,H,W,3]``)."""
+def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Fitted speed (px/frame) of every sprite of the data clip ``gt`` in ``frames`` (uint8 ``[T,H,W,3]``), and
+    the share of later frames in which each sprite was found (template mismatch below ``LOST_RMS``)."""
     f = frames.astype(np.float32) / 255.0
     h, w = f.shape[1:3]
     pos0 = np.asarray(gt["positions"][0], np.float64).reshape(-1, 2)
-    speeds = []
+    speeds, found = [], []
     for p0, sprite in zip(pos0, gt["sprites"]):
         r = float(sprite["radius"])
-        track = follow_sprite(f, p0, sprite["shape"], r)
+        track, rms = follow_sprite(f, p0, sprite["shape"], r)
         vx = fit_axis_velocity(track[:, 0], r, w - r)
         vy = fit_axis_velocity(track[:, 1], r, h - r)
         speeds.append(float(np.hypot(vx, vy)))
-    return np.asarray(speeds)
+        found.append(float((rms[1:] < LOST_RMS).mean()) if len(rms) > 1 else 1.0)
+    return np.asarray(speeds), np.asarray(found)
 
 
 def clip_speed(frames: np.ndarray, gt: dict[str, Any]) -> float:
     """Mean fitted sprite speed of one clip (px/frame)."""
-    return float(sprite_speeds(frames, gt).mean())
+    return float(sprite_speeds(frames, gt)[0].mean())
 
 
 def gt_speed(gt: dict[str, Any], frames: int | None = None) -> float:
@@ -133,14 +134,20 @@ def motion_summary(clips: list[np.ndarray], gts: list[dict[str, Any]]) -> dict[s
 
     Returns ``speed_ratio`` (mean fitted speed of the clips / mean true speed of their data twins),
     ``frozen_share`` (among clips whose twin moves ≥ ``FROZEN_SPEED``, the share whose fitted speed is below it),
-    the per-clip ``speeds`` and ``data_speeds``.
+    ``found_share`` (share of sprite-frames where the sprite still looks like itself: speed read off noise or a
+    dissolved sprite means nothing, so judge a speed ratio together with this), the per-clip ``speeds``,
+    ``data_speeds`` and ``found``.
     """
     if len(clips) != len(gts) or not clips:
         raise ValueError(f"motion_summary: {len(clips)} clips for {len(gts)} ground truths")
-    speeds = np.array([clip_speed(c, g) for c, g in zip(clips, gts)])
+    per_clip = [sprite_speeds(c, g) for c, g in zip(clips, gts)]
+    speeds = np.array([s.mean() for s, _ in per_clip])
+    found = np.array([f.mean() for _, f in per_clip])
     data = np.array([gt_speed(g, len(c)) for c, g in zip(clips, gts)])
     moving = data >= FROZEN_SPEED
     return {"speed_ratio": float(speeds.mean() / max(data.mean(), 1e-9)),
             "frozen_share": float((speeds[moving] < FROZEN_SPEED).mean()) if moving.any() else 0.0,
+            "found_share": float(found.mean()),
             "speed": float(speeds.mean()), "data_speed": float(data.mean()),
-            "speeds": speeds.round(4).tolist(), "data_speeds": data.round(4).tolist()}
+            "speeds": speeds.round(4).tolist(), "data_speeds": data.round(4).tolist(),
+            "found": found.round(3).tolist()}

@@ -36,6 +36,8 @@ class ToyWorldConfig:
     slow_share: float = 0.2
     slow_speed: tuple[float, float] = (0.15, 0.5)
     speed: tuple[float, float] = (0.8, 2.0)
+    trail: float = 0.0  # frames of fading "comet tail" drawn behind a moving sprite (0 = none): a motion cue
+    trail_alpha: float = 0.5  # opacity of the tail right behind the sprite (fades linearly to 0 at its end)
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -44,6 +46,8 @@ class ToyWorldConfig:
             raise ValueError(f"world: need 1 <= min_sprites <= max_sprites, got {self.min_sprites}, {self.max_sprites}")
         if self.static_share + self.slow_share > 1 or min(self.static_share, self.slow_share) < 0:
             raise ValueError("world: static_share + slow_share must lie in [0, 1]")
+        if self.trail < 0 or not 0 <= self.trail_alpha <= 1:
+            raise ValueError(f"world: need trail >= 0 and trail_alpha in [0, 1], got {self.trail}, {self.trail_alpha}")
         if self.frames < 2 or self.height < 8 or self.width < 8:
             raise ValueError(f"world: need frames >= 2 and size >= 8, got {self.frames} {self.height}x{self.width}")
         self.radius = tuple(self.radius)
@@ -104,6 +108,26 @@ def _sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
     return np.max([a * dx - b * dy for a, b in n], axis=0) - 0.55 * r
 
 
+def reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Positions after elastic reflection between ``lo`` and ``hi`` (a triangle wave): where a sprite that started
+    at ``x`` without walls would be, with them."""
+    span = np.maximum(np.asarray(hi, np.float64) - lo, 1e-6)
+    y = np.mod(np.asarray(x, np.float64) - lo, 2 * span)
+    return lo + span - np.abs(y - span)
+
+
+def _trail(s: dict[str, Any], t: int, cfg: ToyWorldConfig) -> list[tuple[np.ndarray, float]]:
+    """Ghost positions and opacities of sprite ``s`` at frame ``t``: where it was over the last ``cfg.trail`` frames
+    (continuous bounce-aware trajectory, sampled every half frame), fading with age."""
+    if cfg.trail <= 0 or not s["vel0"].any():
+        return []
+    r, lo = s["radius"], np.array([s["radius"], s["radius"]])
+    hi = np.array([cfg.width - r, cfg.height - r])
+    ages = np.arange(cfg.trail, 0, -0.5)  # oldest first, so newer ghosts are drawn over older ones
+    return [(reflect(s["pos0"] + s["vel0"] * (t - a), lo, hi), cfg.trail_alpha * (1 - a / (cfg.trail + 0.5)))
+            for a in ages]
+
+
 def _step(pos: np.ndarray, vel: np.ndarray, r: float, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     """Advance one frame with elastic reflection at the walls."""
     pos, vel = pos + vel, vel.copy()
@@ -132,12 +156,17 @@ def render_clip(cfg: ToyWorldConfig, split: str, index: int, frames: int | None 
     video = np.empty((t_len, h, w, 3), np.float32)
     pos = np.zeros((t_len, len(sprites), 2))
     vel = np.zeros_like(pos)
+    for s in sprites:
+        s["pos0"], s["vel0"] = s["pos"].copy(), s["vel"].copy()
     for t in range(t_len):
         img = bg.copy()
         for j, s in enumerate(sprites):
             if t > 0:
                 s["pos"], s["vel"] = _step(s["pos"], s["vel"], s["radius"], w, h)
             pos[t, j], vel[t, j] = s["pos"], s["vel"]
+            for p, a in _trail(s, t, cfg):
+                ghost = a * np.clip(0.5 - _sdf(s["shape"], xx - p[0], yy - p[1], s["radius"]), 0, 1)
+                img = img * (1 - ghost[..., None]) + ghost[..., None] * s["color"]
             alpha = np.clip(0.5 - _sdf(s["shape"], xx - s["pos"][0], yy - s["pos"][1], s["radius"]), 0, 1)
             img = img * (1 - alpha[..., None]) + alpha[..., None] * s["color"]
         video[t] = img
