@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from aad_bench.methods import get_method
+from aad_bench.methods import MethodSpec
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "aad_bench" / "conf")
@@ -37,7 +37,7 @@ def test_ablation_job_count(name):
     for job in jobs[:4]:  # each job composes to a method config that validates
         with initialize_config_dir(config_dir=CONF, version_base="1.3"):
             cfg = compose(config_name="config", overrides=[f"+ablation={name}", *job])
-        get_method(cfg.method.name).validate(cfg.method)
+        MethodSpec.from_cfg(cfg.method).validate(cfg.method)
         assert cfg.task == "distill"
 
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from aad_bench.methods import METHODS, get_method
+from aad_bench.methods import METHODS, MethodSpec
 from aad_bench.registry import UnknownNameError
 from aad_bench.runfolder import RunFolder
-from aad_bench.tasks import distill_task
+from aad_bench.tasks import distill as distill_task
 from aad_bench.training.checkpoint import load_latest
 from aad_bench.video.io import read_video
 
@@ -20,7 +20,7 @@ def test_method_trains_and_samples(name, tiny_cfg):
     assert res["status"] == "finished", res.get("reason")
     run = res["run_name"]
     folder = cfg.paths.runs + "/" + run
-    spec = get_method(name)
+    spec = MethodSpec.from_cfg(cfg.method)
     logged = {}
     for row in RunFolder(folder).metrics():
         logged.setdefault(row["stage"], []).append(row["step"])
@@ -34,7 +34,8 @@ def test_method_trains_and_samples(name, tiny_cfg):
         assert len(long) == 1 + cfg.sample.long_factor * (cfg.world.frames - 1)
         assert res["summary"]["nfe"] == (cfg.world.frames - 1) // cfg.model.chunk
     if "gan" in spec.stages:
-        assert res["disc"] == {"backbone": spec.disc_backbone, "head": spec.disc_head}
+        assert res["disc"] == spec.disc
+        assert res["method_info"] == spec.info()
         state = load_latest(folder + "/checkpoints")
         assert state["stages_done"] == list(spec.stages)
 
@@ -64,7 +65,7 @@ def test_early_stop_rule_relative_to_stage_start():
 
 def test_unknown_method_name_lists_the_registered_ones():
     with pytest.raises(UnknownNameError, match="Did you mean 'symmetric'"):
-        get_method("symetric")
+        METHODS.get("symetric")
 
 
 @pytest.mark.parametrize("overrides,msg", [

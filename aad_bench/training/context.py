@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from aad_bench.models.codec import codec_for
 from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.training.checkpoint import save_checkpoint
@@ -42,8 +43,6 @@ class DistillContext:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latent clips to pixels through the configured codec."""
-        from aad_bench.models.codec import codec_for
-
         return codec_for(self.cfg).decode(latents)
 
     @property
