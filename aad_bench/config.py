@@ -1,5 +1,7 @@
-"""The config tree and what is derived from a composed config: where it lives, how to compose it outside the
-app, the job's overrides, and the run folder a config trains into.
+"""The config tree and what is derived from a composed config.
+
+Where the tree lives, how to compose it outside the app, the job's overrides, and the run folder a config
+trains into.
 
 Run folders are named from the config (``<task>-<method>-s<seed>-<hash>``), so rerunning the same command resumes
 the same run, and a finished run is never overwritten.

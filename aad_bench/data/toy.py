@@ -32,8 +32,11 @@ def training_data(cfg: DictConfig) -> torch.Tensor:
 
 
 def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], torch.Tensor, list[dict]]:
-    """Conditioning frames of the first ``n`` clips of ``split``: (file stems, latents ``[n,c,h,w]``, their data
-    clips' index entries with ground truth)."""
+    """Conditioning frames of the first ``n`` clips of ``split``.
+
+    Returns:
+        File stems, latents ``[n,c,h,w]``, and the data clips' index entries (with ground truth).
+    """
     root = build_toy_dataset(world_config(cfg), cfg.paths.cache, progress=cfg.progress)
     videos = load_ground_truth(root, split)
     names = list(videos)[:n]

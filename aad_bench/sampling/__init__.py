@@ -1,5 +1,7 @@
-"""Sampling: the samplers and rollouts (:mod:`~aad_bench.sampling.samplers`), video sets of samples written from a
-model (:mod:`~aad_bench.sampling.videos`) and the ``aad-bench sample`` verb (:mod:`~aad_bench.sampling.cli`).
+"""Sampling: samplers and rollouts, video sets of samples, the ``aad-bench sample`` verb.
+
+:mod:`~aad_bench.sampling.samplers` (teacher sampler, causal rollout, training self-rollout),
+:mod:`~aad_bench.sampling.videos` (video sets written from a model), :mod:`~aad_bench.sampling.cli` (the verb).
 
 Sampling never scores: evaluation is a separate step on the written video sets.
 """

@@ -1,6 +1,9 @@
-"""Samplers: the teacher's multi-step bidirectional Euler sampler (optional CFG on the image), the causal
+"""Samplers and rollouts.
+
+The teacher's multi-step bidirectional Euler sampler (optional CFG on the image), the causal
 student's chunk-by-chunk rollout with a KV cache (sink + sliding window, unbounded length, streamable), and the
-self-rollout the training stages differentiate through (which chunks carry gradient)."""
+self-rollout the training stages differentiate through (which chunks carry gradient).
+"""
 
 from __future__ import annotations
 
@@ -52,11 +55,14 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
     student costs one network evaluation per chunk.
 
     Args:
+        student: the causal model (its config sets the chunk size and the cache's sink and window).
         cond: ``[B,C,H,W]`` conditioning image.
         chunks: number of chunks to generate (length is unbounded with the sink + window cache).
         noise: ``[B, chunks*chunk, C, H, W]`` initial noise (else drawn from ``generator``).
+        generator: RNG for the noise when ``noise`` is None.
         steps: flow times to visit per chunk, starting at 1.0 (few-step students use e.g. (1.0, 0.5)).
         on_chunk: called with every finished chunk ``[B, chunk, C, H, W]`` (stream to an mp4 writer).
+        window: bound the cache to sink + window (False: keep every chunk, for tests against the full forward).
         grad_chunks: chunk indices that keep their graph (self-rollout training); the others and the cache run
             without gradient, as in Self-Forcing. ``None`` = no gradient at all.
 

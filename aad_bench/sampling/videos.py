@@ -1,6 +1,8 @@
-"""Video sets of samples from a run: training-length clips and long (>= 4x) streamed rollouts of the causal
-student, or the teacher's multi-step samples, written with their index (conditioning image, seed, sampling
-settings, the data clip's ground truth) and a motion summary + contact sheet.
+"""Video sets of samples from a run.
+
+Training-length clips and long (>= 4x) streamed rollouts of the causal student, or the teacher's multi-step
+samples, written with their index (conditioning image, seed, sampling settings, the data clip's ground truth)
+and a motion summary + contact sheet.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ def write_videos(cfg: DictConfig, folder: Path, stems: list[str], cond: torch.Te
 
 
 def summarize_motion(clips: list[np.ndarray], metas: list[dict], sheet: Path) -> dict[str, Any]:
-    """Motion of generated clips vs the data clips sharing their first frames (:func:`motion_summary`), plus a
-    contact sheet of the first clips."""
+    """Motion of generated clips vs the data clips sharing their first frames, plus a contact sheet.
+
+    See :func:`aad_bench.world.motion.motion_summary`; the sheet shows the first 8 clips.
+    """
     contact_sheet(clips[:8], sheet)
     s = motion_summary(clips, [m["gt"] for m in metas])
     return {k: s[k] for k in ("speed_ratio", "frozen_share", "speed", "data_speed")} | {"contact_sheet": str(sheet)}

@@ -1,5 +1,7 @@
-"""``task=sample``: (re)sample a finished run's videos from its final weights (the Hydra form of
-``aad-bench sample RUN``): ``aad-bench task=sample run_dir=RUN [sample.n_videos=32 ...]``."""
+"""``task=sample``: (re)sample a finished run's videos from its final weights.
+
+The Hydra form of ``aad-bench sample RUN``: ``aad-bench task=sample run_dir=RUN [sample.n_videos=32 ...]``.
+"""
 
 from __future__ import annotations
 

@@ -30,10 +30,12 @@ class DistillContext:
 
     @property
     def seed(self) -> int:
+        """The run's seed."""
         return int(self.cfg.seed)
 
     @property
     def progress(self) -> bool:
+        """Whether to show progress bars."""
         return bool(self.cfg.progress)
 
     @property
@@ -47,6 +49,7 @@ class DistillContext:
 
     @property
     def student_steps(self) -> list[float]:
+        """Flow times the student visits per chunk."""
         return list(self.cfg.method.student.steps)
 
     def save(self, stage: str, step: int, modules: dict[str, Any]) -> None:

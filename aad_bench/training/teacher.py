@@ -41,6 +41,7 @@ def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
+    """The cache folder of the teacher with this key."""
     return Path(cache_root) / "teacher" / config_hash(key)
 
 

@@ -1,5 +1,8 @@
-"""Hydra plugin: the campaign launchers ``hydra/launcher: aad_slurm | aad_local`` (found by Hydra's plugin scan of
-the ``hydra_plugins`` namespace, so every composition sees them, inside or outside the ``aad-bench`` app)."""
+"""Hydra plugin: the campaign launchers ``hydra/launcher: aad_slurm | aad_local``.
+
+Found by Hydra's plugin scan of the ``hydra_plugins`` namespace, so every composition sees them, inside or
+outside the ``aad-bench`` app.
+"""
 
 from hydra.core.config_store import ConfigStore
 
