@@ -124,3 +124,37 @@ def test_sample_verb_resamples_a_finished_run(tiny_cfg, capsys):
 
     assert len(load_index(run + "/videos/train_len")["videos"]) == 3
     assert main(["sample", str(cfg.paths.out) + "/nothing-here"]) == 2
+
+
+def test_a_new_method_is_one_yaml_in_any_config_dir(tiny_cfg, tmp_path):
+    """Adding a method = one YAML (here in a user's own config dir on the search path); it trains with size=tiny."""
+    conf = tmp_path / "myconf" / "method"
+    conf.mkdir(parents=True)
+    (conf / "mine.yaml").write_text(
+        "defaults:\n  - /method_base@_here_\n  - _self_\n"
+        "name: mine\ndisplay: My method\norder: 70\nsummary: frame logits without the DMD warm-up\n"
+        "stages: [ode, gan]\ngan:\n  disc:\n    backbone: bidirectional\n    head: frame\n")
+    cfg = tiny_cfg(f"hydra.searchpath=[file://{tmp_path / 'myconf'}]", "method=mine", "task=distill",
+                   "distill.share_stages=false")
+    res = distill_task.run(cfg)
+    assert res["status"] == "finished", res.get("reason")
+    assert res["method_info"]["display"] == "My method" and res["method_info"]["order"] == 70
+    assert res["disc"] == {"backbone": "bidirectional", "head": "frame"} and res["stages"] == ["ode", "gan"]
+    logged = {row["stage"] for row in RunFolder(f"{cfg.paths.runs}/{res['run_name']}").metrics()}
+    assert logged == {"ode", "gan"}
+
+
+def test_task_sample_resamples_through_the_app(tiny_cfg, tmp_path, capsys):
+    from aad_bench.cli import main
+
+    cfg = tiny_cfg("task=distill", "method=dmd", "distill.share_stages=false")
+    res = distill_task.run(cfg)
+    run = f"{cfg.paths.runs}/{res['run_name']}"
+    assert main(["task=sample", f"run_dir={run}", "sample.n_videos=3", f"paths.out={cfg.paths.out}",
+                 "hydra.run.dir=" + str(tmp_path / "hydra"), "size=tiny", "progress=false"]) == 0
+    from aad_bench.video.sets import load_index
+
+    assert len(load_index(run + "/videos/train_len")["videos"]) == 3
+    with pytest.raises(SystemExit):
+        main(["task=sample", f"paths.out={tmp_path}", "hydra.run.dir=" + str(tmp_path / "hydra")])
+    assert "task=sample needs run_dir" in capsys.readouterr().err
