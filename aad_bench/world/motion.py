@@ -104,8 +104,10 @@ def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_
 
 
 def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Fitted speed (px/frame) of every sprite of the data clip ``gt`` in ``frames`` (uint8 ``[T,H,W,3]``), and
-    the share of later frames in which each sprite was found (template mismatch below ``LOST_RMS``)."""
+    """Fitted speed (px/frame) of every sprite of the data clip ``gt`` in ``frames`` (uint8 ``[T,H,W,3]``).
+
+    Also returns the share of later frames in which each sprite was found (template mismatch below ``LOST_RMS``).
+    """
     f = frames.astype(np.float32) / 255.0
     h, w = f.shape[1:3]
     pos0 = np.asarray(gt["positions"][0], np.float64).reshape(-1, 2)

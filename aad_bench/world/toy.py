@@ -110,16 +110,21 @@ def _sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
 
 
 def reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Positions after elastic reflection between ``lo`` and ``hi`` (a triangle wave): where a sprite that started
-    at ``x`` without walls would be, with them."""
+    """Positions after elastic reflection between ``lo`` and ``hi`` (a triangle wave).
+
+    That is where a sprite that would be at ``x`` without walls is, with them.
+    """
     span = np.maximum(np.asarray(hi, np.float64) - lo, 1e-6)
     y = np.mod(np.asarray(x, np.float64) - lo, 2 * span)
     return lo + span - np.abs(y - span)
 
 
 def _trail(s: dict[str, Any], t: int, cfg: ToyWorldConfig) -> list[tuple[np.ndarray, float]]:
-    """Ghost positions and opacities of sprite ``s`` at frame ``t``: where it was over the last ``cfg.trail`` frames
-    (continuous bounce-aware trajectory, sampled every half frame), fading with age."""
+    """Ghost positions and opacities of sprite ``s`` at frame ``t``.
+
+    The ghosts sit where the sprite was over the last ``cfg.trail`` frames (continuous bounce-aware trajectory,
+    sampled every half frame), fading with age.
+    """
     if cfg.trail <= 0 or not s["vel0"].any():
         return []
     r, lo = s["radius"], np.array([s["radius"], s["radius"]])
