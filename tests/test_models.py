@@ -52,9 +52,9 @@ def test_bidirectional_output_sees_later_frames():
     assert not torch.allclose(m(x, t)[:, :9], m(x2, t)[:, :9], atol=1e-4)
 
 
-@pytest.mark.parametrize("image_cond", ["concat", "chunk0"])
-def test_streaming_equals_full_block_causal_forward(image_cond):
-    m = _model(window_frames=64, image_cond=image_cond)
+@pytest.mark.parametrize("image_cond,predict", [("concat", "v"), ("chunk0", "v"), ("concat", "x0")])
+def test_streaming_equals_full_block_causal_forward(image_cond, predict):
+    m = _model(window_frames=64, image_cond=image_cond, predict=predict)
     x, t = _inputs()
     full = m(x, t, causal=True)
     cache = m.new_cache()
@@ -117,6 +117,21 @@ def test_image_reaches_later_frames_only_through_attention_in_chunk0(image_cond,
 def test_unknown_image_cond_names_the_setting():
     with pytest.raises(ValueError, match="model.image_cond"):
         DiTConfig(image_cond="chunk")
+    with pytest.raises(ValueError, match="model.predict"):
+        DiTConfig(predict="eps")
+
+
+def test_x0_prediction_is_returned_as_the_matching_velocity():
+    """predict=x0: the head's output is the clean estimate; callers get v with x_t - t*v = that estimate."""
+    from aad_bench.models.rectified_flow import x0_from_v
+
+    m = _model(predict="x0")
+    x, t = _inputs(frames=5)
+    t = t.clamp_min(0.1)
+    v = m(x, t)
+    m.cfg.predict = "v"  # the same weights, raw head output
+    raw = m(x, t)
+    assert torch.allclose(x0_from_v(x, v, t), raw, atol=1e-9)
 
 
 def test_features_are_reachable_at_chosen_depths():

@@ -17,6 +17,7 @@ from aad_bench.models.attention import Attention, KVCache, Rotary3D, block_causa
 
 ARCH_VERSION = 2  # bump when weights of an old architecture can no longer load: cache keys include it
 IMAGE_COND = ("concat", "chunk0")
+PREDICT = ("v", "x0")
 
 
 @dataclass
@@ -35,10 +36,14 @@ class DiTConfig:
     sink_chunks: int = 1
     window_frames: int = 8
     image_cond: str = "concat"  # concat: the image channel-wise in every frame | chunk0: only as frame 0 (KV chunk 0)
+    predict: str = "v"  # what the last layer outputs: v (velocity) | x0 (the clean frames; converted to v)
+    x0_t_min: float = 0.05  # x0: v = (x_t - x0) / max(t, x0_t_min), as JiT clips its denominator
 
     def __post_init__(self) -> None:
         if self.image_cond not in IMAGE_COND:
             raise ValueError(f"model.image_cond must be one of {IMAGE_COND}, got {self.image_cond!r}")
+        if self.predict not in PREDICT:
+            raise ValueError(f"model.predict must be one of {PREDICT}, got {self.predict!r}")
         if self.height % self.patch or self.width % self.patch:
             raise ValueError(f"model.patch={self.patch} must divide the frame size {self.height}x{self.width}")
         if self.chunk < 1:
@@ -76,8 +81,16 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([args.cos(), args.sin()], dim=-1)
 
 
+def _per_frame(scale: torch.Tensor, x: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+    """``x * scale (+ shift)`` with per-frame ``[B, F, 1, D]`` factors on tokens ``[B, F*n, D]``."""
+    b, f = scale.shape[:2]
+    xf = x.reshape(b, f, -1, x.shape[-1])
+    out = xf * scale if shift is None else torch.addcmul(shift, xf, scale)
+    return out.reshape(x.shape)
+
+
 class Block(nn.Module):
-    """DiT block with per-token adaLN-zero modulation (tokens of a frame share that frame's timestep)."""
+    """DiT block with per-frame adaLN-zero modulation (tokens of a frame share that frame's timestep)."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
         super().__init__()
@@ -91,10 +104,14 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada[1].bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, attend) -> torch.Tensor:
-        """Modulated attention (``attend`` = full, block-causal or cached) then MLP, both gated."""
-        s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
-        x = x + g1 * attend(self.norm1(x) * (1 + sc1) + s1)
-        return x + g2 * self.mlp(self.norm2(x) * (1 + sc2) + s2)
+        """Modulated attention (``attend`` = full, block-causal or cached) then MLP, both gated.
+
+        ``x`` is ``[B, F*n, D]``; ``c`` is ``[B, F, D]``, one conditioning vector per frame: the modulation is
+        computed once per frame and broadcast over the frame's ``n`` tokens.
+        """
+        s1, sc1, g1, s2, sc2, g2 = self.ada(c)[:, :, None].chunk(6, dim=-1)
+        x = x + _per_frame(g1, attend(_per_frame(1 + sc1, self.norm1(x), s1)))
+        return x + _per_frame(g2, self.mlp(_per_frame(1 + sc2, self.norm2(x), s2)))
 
 
 class VideoDiT(nn.Module):
@@ -166,13 +183,25 @@ class VideoDiT(nn.Module):
             if cond_drop is not None:
                 cond = torch.where(cond_drop.view(b, 1, 1), self.null_cond.expand_as(cond), cond)
             tok = torch.cat([cond, tok[:, n:]], dim=1)
-        c = self.t_mlp(timestep_embedding(t, 256)).repeat_interleave(n, dim=1)
+        c = self.t_mlp(timestep_embedding(t, 256))  # [B, F, D]: one conditioning vector per frame
         return tok, c
+
+    def velocity(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The last layer's output as a velocity (every caller works with ``v = noise - x0``).
+
+        ``predict=x0``: a frame of 4x4x3 (or more) values per token is a high-dimensional target; predicting the
+        clean frame, which lies near a low-dimensional set, is far easier for a narrow model than predicting the
+        noise-dominated velocity (JiT, "Back to Basics", 2025). It is converted with ``v = (x_t - x0) / t``.
+        """
+        if self.cfg.predict == "v":
+            return out
+        tt = t.clamp_min(self.cfg.x0_t_min).to(out.dtype).view(*t.shape, 1, 1, 1)
+        return (x - out) / tt
 
     def head(self, h: torch.Tensor, c: torch.Tensor, frames: int) -> torch.Tensor:
         """The velocity head: adaLN-modulated projection back to frames."""
-        shift, scale = self.ada_out(c).chunk(2, dim=-1)
-        return self.unpatchify(self.patch_out(self.norm_out(h) * (1 + scale) + shift), frames)
+        shift, scale = self.ada_out(c)[:, :, None].chunk(2, dim=-1)
+        return self.unpatchify(self.patch_out(_per_frame(1 + scale, self.norm_out(h), shift)), frames)
 
     # -- full-sequence forward ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, t: torch.Tensor, causal: bool = False, cond_drop: torch.Tensor | None = None,
@@ -201,7 +230,7 @@ class VideoDiT(nn.Module):
                 feats.append(tok)
         if features and len(feats) != len(set(features)):
             raise ValueError(f"feature depths {features} outside 0..{len(self.blocks) - 1}")
-        out = self.head(tok, c, f) if head else None
+        out = self.velocity(self.head(tok, c, f), x, t) if head else None
         return (out, feats) if features else out
 
     # -- streaming forward ------------------------------------------------------------------------
@@ -233,4 +262,4 @@ class VideoDiT(nn.Module):
         if write_frames:
             w_ids = ids[:write_frames].tolist()
             cache.commit([w_ids.count(k) for k in dict.fromkeys(w_ids)], n)
-        return self.head(tok, c, f)
+        return self.velocity(self.head(tok, c, f), x, t)
