@@ -77,6 +77,27 @@ def test_approximate_r1_tends_to_gradient_penalty():
     assert errors[-1] <= errors[0] + 0.05
 
 
+class _Replicated(torch.nn.Module):
+    """A discriminator whose ``k`` logits are all one and the same function of the clip."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, x, t):
+        return x[:, 1:].sum(dim=(1, 2, 3, 4))[:, None].expand(-1, self.k)
+
+
+def test_r1_r2_is_averaged_over_logits_like_the_loss():
+    """One λ = one strength: the penalty does not grow with the number of logits (video 1, frame 16, patch 1024)."""
+    x, t = _clip()
+    pens = []
+    for k in (1, 16, 1024):
+        d = _Replicated(k)
+        pens.append(approx_r_penalty(d, x, t, d(x, t), 0.05, torch.Generator().manual_seed(0)).item())
+    assert pens[1] == pytest.approx(pens[0]) and pens[2] == pytest.approx(pens[0])
+
+
 class _GaussianScore(torch.nn.Module):
     """Exact flow velocity for data x0 ~ N(mu, I) under x_t = (1-t) x0 + t eps."""
 

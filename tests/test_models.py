@@ -163,3 +163,35 @@ def test_codec_interface_and_unknown_name():
         codec.encode(torch.rand(5, 3, 16, 16))
     with pytest.raises(UnknownNameError, match="Did you mean 'identity'"):
         build_codec("identty")
+
+
+def test_training_rollout_refreshes_the_cache_without_gradient():
+    """Self-Forcing's cache refresh runs without gradient: a chunk's loss reaches the weights only through that
+    chunk's own pass (the fused refresh+generate pass of ``refresh_grad=True`` also sends it through the
+    refreshed keys/values)."""
+    from aad_bench.sampling.samplers import causal_rollout
+
+    m = _model(window_frames=64)
+    g = torch.Generator().manual_seed(2)
+    cond = torch.randn(2, 3, 16, 16, generator=g, dtype=torch.float64)
+    noise = torch.randn(2, 8, 3, 16, 16, generator=g, dtype=torch.float64)
+    w = torch.randn(2, 4, 3, 16, 16, generator=g, dtype=torch.float64)
+
+    def grads(loss):
+        m.zero_grad()
+        loss.backward()
+        return torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None])
+
+    # reference: the context (image, chunk 1) cached under no_grad, then chunk 2 generated with gradient
+    with torch.no_grad():
+        first = causal_rollout(m, cond, 1, noise=noise[:, :4])
+        cache = m.new_cache()
+        m.forward_cached(cond[:, None], torch.zeros(2, 1, dtype=torch.float64), cache, write_frames=1)
+        m.forward_cached(first, torch.zeros(2, 4, dtype=torch.float64), cache, write_frames=4)
+    t1 = torch.ones(2, 4, dtype=torch.float64)
+    ref = grads(((noise[:, 4:] - m.forward_cached(noise[:, 4:], t1, cache)) * w).sum())
+    for refresh_grad, same in ((False, True), (True, False)):
+        out = causal_rollout(m, cond, 2, noise=noise, grad_chunks={1}, refresh_grad=refresh_grad)
+        assert torch.allclose(out[:, :4], first, atol=1e-12)
+        got = grads((out[:, 4:] * w).sum())
+        assert torch.allclose(got, ref, atol=1e-10) == same

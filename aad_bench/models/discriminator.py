@@ -135,13 +135,15 @@ def nonsaturating_g_loss(fake: torch.Tensor) -> torch.Tensor:
 
 def approx_r_penalty(disc: Discriminator, x: torch.Tensor, t: torch.Tensor, logits: torch.Tensor, sigma: float,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Approximated R1 (on real) / R2 (on fake): ``E‖D(x) − D(x + δ)‖²``, δ ~ N(0, σ²) on the generated frames.
+    """Approximated R1 (on real) / R2 (on fake): ``E (D(x) − D(x + δ))²``, δ ~ N(0, σ²) on the generated frames.
 
-    As σ → 0 this tends to σ²·‖∇ₓD‖² (the gradient-norm penalty) without a double backward.
+    Averaged over logits, like :func:`logistic_d_loss`, so one λ is one strength for every head: a frame or patch
+    head (16 or 1024 logits per clip) is regularised per logit as much as the video head's single logit. As σ → 0
+    this tends to σ² times the mean squared gradient norm of one logit, without a double backward.
     """
     delta = torch.randn(x.shape, generator=generator).to(x) * sigma
     delta[:, 0] = 0  # the conditioning image is not perturbed
-    return (disc(x + delta, t) - logits).pow(2).sum(-1).mean()
+    return (disc(x + delta, t) - logits).pow(2).mean()
 
 
 def d_accuracy(real: torch.Tensor, fake: torch.Tensor) -> float:

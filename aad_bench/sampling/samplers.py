@@ -47,12 +47,15 @@ def teacher_sample(model: VideoDiT, cond: torch.Tensor, frames: int, steps: int,
 def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: torch.Tensor | None = None,
                    generator: torch.Generator | None = None, steps: tuple[float, ...] = (1.0,),
                    on_chunk: Callable[[torch.Tensor], None] | None = None, window: bool = True,
-                   grad_chunks: set[int] | None = None) -> torch.Tensor:
+                   grad_chunks: set[int] | None = None, refresh_grad: bool = False) -> torch.Tensor:
     """Autoregressive rollout: each chunk is denoised from noise along ``steps`` (one step = one-step student).
 
     The clean previous chunk (t = 0) and the next noisy chunk go through the network together: the clean chunk is
     written into the KV cache (Self-Forcing's cache refresh) while the new chunk is generated, so a one-step
-    student costs one network evaluation per chunk.
+    student costs one network evaluation per chunk. In a chunk that carries gradient, the refresh runs as its own
+    pass without gradient (as Self-Forcing does), so the loss reaches the weights only through the new chunk's
+    own computation; ``refresh_grad=True`` keeps the fused pass, whose gradient also flows through the keys and
+    values the refresh computes. The forward values are the same either way.
 
     Args:
         student: the causal model (its config sets the chunk size and the cache's sink and window).
@@ -65,6 +68,7 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
         window: bound the cache to sink + window (False: keep every chunk, for tests against the full forward).
         grad_chunks: chunk indices that keep their graph (self-rollout training); the others and the cache run
             without gradient, as in Self-Forcing. ``None`` = no gradient at all.
+        refresh_grad: let the gradient of a chunk flow through its cache refresh too (see above).
 
     Returns:
         ``[B, chunks*chunk, C, H, W]`` generated frames (not including ``cond``).
@@ -75,13 +79,18 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
         noise = torch.randn((b, chunks * ck, *cond.shape[1:]), generator=generator).to(cond)
     cache = student.new_cache(window=window)
     out: list[torch.Tensor] = []
-    prev, prev_t = cond[:, None], torch.zeros(b, 1, device=cond.device)
+    prev, prev_t = cond[:, None], cond.new_zeros(b, 1)
     for k in range(chunks):
-        with torch.set_grad_enabled(grad_chunks is not None and k in grad_chunks):
+        grad = grad_chunks is not None and k in grad_chunks
+        if grad and not refresh_grad:  # the refresh on its own, without gradient
+            with torch.no_grad():
+                student.forward_cached(prev, prev_t, cache, write_frames=prev.shape[1])
+            prev = prev[:, :0]
+        with torch.set_grad_enabled(grad):
             x = noise[:, k * ck:(k + 1) * ck]
             for i, t_cur in enumerate(steps):
-                t_vec = torch.full((b, ck), t_cur, device=cond.device)
-                if i == 0:  # refresh the cache with the previous clean chunk in the same pass
+                t_vec = cond.new_full((b, ck), t_cur)
+                if i == 0 and prev.shape[1]:  # refresh the cache with the previous clean chunk in the same pass
                     v = student.forward_cached(torch.cat([prev, x], 1), torch.cat([prev_t, t_vec], 1), cache,
                                                write_frames=prev.shape[1])[:, prev.shape[1]:]
                 else:
@@ -92,7 +101,7 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
             out.append(x)
             if on_chunk is not None:
                 on_chunk(x.detach())
-            prev, prev_t = x.detach(), torch.zeros(b, ck, device=cond.device)
+            prev, prev_t = x.detach(), cond.new_zeros(b, ck)
     return torch.cat(out, dim=1)
 
 
@@ -108,8 +117,9 @@ def grad_chunk_set(spec: str | int, chunks: int) -> set[int]:
 
 
 def self_rollout(student: VideoDiT, cond: torch.Tensor, frames: int, g: torch.Generator, steps: list[float],
-                 grad_chunks: set[int] | None) -> torch.Tensor:
+                 grad_chunks: set[int] | None, refresh_grad: bool = False) -> torch.Tensor:
     """Training self-rollout of ``frames`` frames from noise drawn from ``g`` (gradient per ``grad_chunks``)."""
     chunks = frames // student.cfg.chunk
     noise = torch.randn((len(cond), frames, *cond.shape[1:]), generator=g)
-    return causal_rollout(student, cond, chunks, noise=noise, steps=tuple(steps), grad_chunks=grad_chunks)
+    return causal_rollout(student, cond, chunks, noise=noise, steps=tuple(steps), grad_chunks=grad_chunks,
+                          refresh_grad=refresh_grad)

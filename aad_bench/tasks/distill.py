@@ -44,8 +44,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         teacher, _ = get_teacher(cfg, data, progress=cfg.progress)
         model, stage_info = teacher, {}
         if spec.stages:
-            _, probe, _ = eval_conditions(cfg, "eval", min(8, cfg.world.n_eval))
-            ctx = build_context(cfg, run, teacher, data, data_speed(cfg), probe)
+            # early-stopping probes come from the val split: selecting weights on the scored eval split would
+            # select on the test set
+            _, probe, metas = eval_conditions(cfg, "val", cfg.world.n_val)
+            ctx = build_context(cfg, run, teacher, data, data_speed(cfg), probe, [m["gt"] for m in metas])
             run_stages(ctx)
             model, stage_info = ctx.student.eval().requires_grad_(False), ctx.stage_info
         summary = sample_run(cfg, run, model)

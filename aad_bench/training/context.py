@@ -24,9 +24,10 @@ class DistillContext:
     data: torch.Tensor  # [N, F, 3, H, W] real clips in [-1, 1]
     student: VideoDiT
     data_speed: float  # tracked mean speed of data clips (px/frame)
-    probe_cond: torch.Tensor  # fixed conditioning images for motion checks
+    probe_cond: torch.Tensor  # fixed conditioning images for motion checks (the world's val split, never scored)
     stages_done: list[str] = field(default_factory=list)
     stage_info: dict[str, Any] = field(default_factory=dict)  # per stage: steps run, early stop, ...
+    probe_gts: list[dict[str, Any]] = field(default_factory=list)  # ground truth of the probes' data clips
 
     @property
     def seed(self) -> int:

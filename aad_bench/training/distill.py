@@ -100,7 +100,7 @@ def run_stages(ctx: DistillContext) -> None:
 
 
 def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: torch.Tensor, data_speed: float,
-                  probe_cond: torch.Tensor) -> DistillContext:
+                  probe_cond: torch.Tensor, probe_gts: list[dict[str, Any]] | None = None) -> DistillContext:
     """A context whose student starts as a copy of the teacher (then used with the block-causal mask)."""
     MethodSpec.from_cfg(cfg.method).validate(cfg.method, cfg.model.depth)
     OmegaConf.resolve(cfg)
@@ -109,4 +109,4 @@ def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: torc
     student.load_state_dict(teacher.state_dict())
     student.requires_grad_(True)
     return DistillContext(cfg=cfg, run=run, teacher=teacher, data=data, student=student, data_speed=data_speed,
-                          probe_cond=probe_cond)
+                          probe_cond=probe_cond, probe_gts=list(probe_gts or []))

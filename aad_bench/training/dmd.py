@@ -26,7 +26,7 @@ from aad_bench.training.optim import make_optimizer, set_lr
 from aad_bench.training.rng import batch, step_generator
 from aad_bench.training.steplog import StepLogger
 from aad_bench.video.io import to_uint8
-from aad_bench.world.tracking import mean_speed
+from aad_bench.world.motion import motion_summary
 
 STAGE = "dmd"
 
@@ -64,18 +64,21 @@ def critic_loss(critic: VideoDiT, x_fake: torch.Tensor, cond: torch.Tensor, g: t
 
 
 @torch.no_grad()
-def motion_ratio(student: VideoDiT, cond: torch.Tensor, frames: int, steps: list[float], data_speed: float,
+def motion_ratio(student: VideoDiT, cond: torch.Tensor, gts: list[dict[str, Any]], frames: int, steps: list[float],
                  seed: int, decode=None) -> float:
-    """Tracked mean speed of fixed rollouts divided by the data's (the early-stopping statistic).
+    """Sprite speed of fixed rollouts / their data twins' true speed (the early-stopping statistic).
 
-    ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (the codec's decoder; identity when None).
+    Measured as :func:`aad_bench.world.motion.motion_summary` does (sprites followed from their first-frame
+    appearance), so flicker and speckles cannot pass for motion. ``gts`` is the ground truth of the data clips whose
+    first frames ``cond`` are; ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (identity when None).
     """
+    if len(gts) != len(cond):
+        raise ValueError(f"dmd.early_stop.criterion=motion needs ground truth for every probe ({len(gts)} for "
+                         f"{len(cond)} conditioning frames): the toy world's val split provides it")
     g = torch.Generator().manual_seed(seed)
     x = torch.cat([cond[:, None], self_rollout(student, cond, frames, g, steps, None)], 1)
     x = decode(x) if decode is not None else x
-    clips = [to_uint8(c) for c in x]
-    speed = sum(mean_speed(c) for c in clips) / len(clips)
-    return speed / max(data_speed, 1e-9)
+    return motion_summary([to_uint8(c) for c in x], gts)["speed_ratio"]
 
 
 def early_stop_reason(es: DictConfig, step: int, ratio: float | None, start_ratio: float | None) -> str | None:
@@ -105,25 +108,39 @@ def early_stop_reason(es: DictConfig, step: int, ratio: float | None, start_rati
 def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     """Stage II: DMD with self-rollout, critic:generator updates = ``ratio``:1, optional early stopping.
 
+    The critic trains on a fresh rollout (new conditioning frames, no gradient) for every update, as
+    Self-Forcing's critic sees a new generator sample each step (``critic_rollout: reuse`` trains it ``ratio`` times
+    on the generator's own rollout instead). Early stopping checks the probes' motion every ``early_stop.every``
+    generator steps and, when it fails, restores the weights of the last check that passed (the Stage I weights if
+    none did): the stage ends with a student that passed, not with the one that collapsed.
+
     ``state`` is this stage's latest checkpoint (resume) or None.
     """
     dc, dz = ctx.cfg.method.dmd, ctx.cfg.distill
     if dc.ratio < 1:
         raise ValueError(f"method.dmd.ratio (critic updates per generator update) must be >= 1, got {dc.ratio}")
+    if dc.critic_rollout not in ("fresh", "reuse"):
+        raise ValueError(f"method.dmd.critic_rollout must be fresh|reuse, got {dc.critic_rollout!r}")
     critic = copy.deepcopy(ctx.teacher).requires_grad_(True).train()  # fake score starts at the real score
     opt_g = make_optimizer(ctx.student.parameters(), dc.lr_gen, betas=dc.betas, weight_decay=dc.weight_decay)
     opt_c = make_optimizer(critic.parameters(), dc.lr_critic, betas=dc.betas, weight_decay=dc.weight_decay)
-    start, history = 0, []
+    checks = dc.early_stop.criterion == "motion"
+    probe = (lambda: motion_ratio(ctx.student, ctx.probe_cond, ctx.probe_gts, ctx.frames, ctx.student_steps,
+                                  ctx.seed, ctx.decode)) if checks else None
+    start, history, passed = 0, [], None
     if state is not None:
         critic.load_state_dict(state["critic"])
         opt_g.load_state_dict(state["opt_g"])
         opt_c.load_state_dict(state["opt_c"])
         start, history = state["step"], list(state["stage_info"].get(STAGE, {}).get("motion", []))
-    elif dc.early_stop.criterion == "motion":  # the reference: motion of the rollouts before any DMD step
-        history.append([0, motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps,
-                                        ctx.data_speed, ctx.seed, ctx.decode)])
+        passed = state.get("passed")
+    elif checks:  # the reference: motion of the rollouts before any DMD step
+        history.append([0, probe()])
+    if checks and passed is None:
+        passed = {"step": 0, "student": copy.deepcopy(ctx.student.state_dict())}
     ctx.student.train()
     grad_chunks = grad_chunk_set(dc.grad_chunks, ctx.frames // ctx.student.cfg.chunk)
+    refresh_grad = bool(ctx.cfg.method.student.get("refresh_grad", False))
     bar = tqdm(total=dc.steps, initial=start, desc="stage II (DMD)", disable=not ctx.progress, leave=False)
     log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
     stop, step = None, start
@@ -134,7 +151,7 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         set_lr(opt_g, step, dc.warmup)
 
         # -- generator: DMD gradient on a self-rollout --
-        x_hat = self_rollout(ctx.student, cond, ctx.frames, g, ctx.student_steps, grad_chunks)
+        x_hat = self_rollout(ctx.student, cond, ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
         loss_g, extra = dmd_generator_loss(x_hat, cond, ctx.teacher, critic, dc, g)
         check_finite(STAGE, step, loss_g=loss_g.item())
         opt_g.zero_grad(set_to_none=True)
@@ -142,29 +159,39 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         gn = clip_grad(ctx.student.parameters(), dc.grad_clip, STAGE, step, dz.explode_grad)
         opt_g.step()
 
-        # -- critic: ``ratio`` denoising updates on the student's samples --
-        for _ in range(dc.ratio):  # fresh noise levels on the same rollout for each critic update
-            loss_c = critic_loss(critic, x_hat.detach(), cond, g)
+        # -- critic: ``ratio`` denoising updates, each on a fresh no-gradient rollout of the updated student --
+        for _ in range(dc.ratio):
+            c_cond, c_x = cond, x_hat.detach()
+            if dc.critic_rollout == "fresh":
+                c_cond = batch(ctx.data, dc.batch, g)[:, 0]
+                with torch.no_grad():
+                    c_x = self_rollout(ctx.student, c_cond, ctx.frames, g, ctx.student_steps, None)
+            loss_c = critic_loss(critic, c_x, c_cond, g)
             check_finite(STAGE, step, loss_critic=loss_c.item())
             opt_c.zero_grad(set_to_none=True)
             loss_c.backward()
             clip_grad(critic.parameters(), dc.grad_clip, STAGE, step, dz.explode_grad)
             opt_c.step()
 
-        # -- motion check, logging, early stop, checkpoints --
+        # -- motion check (roll back on failure), logging, checkpoints --
         ratio = None
-        if (step + 1) % dc.early_stop.every == 0:
-            ratio = motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps, ctx.data_speed,
-                                 ctx.seed, ctx.decode)
+        if checks and (step + 1) % dc.early_stop.every == 0:
+            ratio = probe()
             history.append([step + 1, ratio])
         log(step + 1, {"loss/dmd": loss_g.item(), "loss/critic": loss_c.item(), "grad_norm": gn, **extra,
                        **({"motion_ratio": ratio} if ratio is not None else {})}, force=ratio is not None)
         ctx.stage_info[STAGE] = {"motion": history}
         stop = early_stop_reason(dc.early_stop, step + 1, ratio, history[0][1] if history else None)
         if stop:
+            ctx.student.load_state_dict(passed["student"])
+            stop += f"; weights restored to generator step {passed['step']}, the last check that passed"
             break
+        if ratio is not None:
+            passed = {"step": step + 1, "student": copy.deepcopy(ctx.student.state_dict())}
         if (step + 1) % dz.ckpt_every == 0 and step + 1 < dc.steps:
-            ctx.save(STAGE, step + 1, {"critic": critic, "opt_g": opt_g, "opt_c": opt_c})
+            ctx.save(STAGE, step + 1, {"critic": critic, "opt_g": opt_g, "opt_c": opt_c,
+                                       **({"passed": passed} if passed is not None else {})})
     bar.close()
     ctx.stage_info[STAGE] = {"motion": history, "steps": step + 1 if dc.steps > start else start,
-                             "stopped_early": stop is not None, "stop_reason": stop or f"step budget {dc.steps}"}
+                             "stopped_early": stop is not None, "stop_reason": stop or f"step budget {dc.steps}",
+                             **({"kept_step": passed["step"]} if stop else {})}

@@ -132,6 +132,7 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         dmd_term.load(state)
         start, pinned = state["step"], state["stage_info"].get(STAGE, {}).get("pinned", 0)
     grad_chunks = grad_chunk_set(gc.grad_chunks, ctx.frames // ctx.student.cfg.chunk)
+    refresh_grad = bool(ctx.cfg.method.student.get("refresh_grad", False))
     bar = tqdm(total=gc.steps, initial=start, desc="stage III (GAN)", disable=not ctx.progress, leave=False)
     log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
     for step in range(start, gc.steps):
@@ -140,7 +141,7 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         set_lr(opt_g, step, gc.warmup)
         set_lr(opt_d, step, gc.warmup)
         real = batch(ctx.data, gc.batch, g)
-        x_hat = self_rollout(ctx.student, real[:, 0], ctx.frames, g, ctx.student_steps, grad_chunks)
+        x_hat = self_rollout(ctx.student, real[:, 0], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
         real_t, fake_t, t = noised_pair(real, with_cond_frame(x_hat, real[:, 0]), gc, g)
 
         # -- discriminator: logistic loss + λ (R1 + R2) --

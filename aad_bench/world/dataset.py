@@ -1,6 +1,7 @@
 """The toy data set on disk (mp4 video sets + ``index.json`` with ground truth), generated once and cached.
 
-Layout: ``<cache>/toy/<hash>/{eval,long}/`` (mp4 video sets with ground truth, see ``aad_bench.video.sets``),
+Layout: ``<cache>/toy/<hash>/{eval,long,val}/`` (mp4 video sets with ground truth; ``val`` holds the conditioning
+frames of Stage II's early-stopping probes, kept apart from the scored ``eval`` split, see ``aad_bench.video.sets``),
 ``train.npz`` (uint8 training clips) and ``train_gt.json`` (their ground truth).
 """
 
@@ -47,7 +48,7 @@ def _build(cfg: ToyWorldConfig, root: Path, progress: bool) -> None:
     # eval / long splits are what evaluation reads (data references): mp4 video sets like any real data.
     # The training split only feeds the trainer, so it is stored as one uint8 array (+ ground truth), which
     # saves spawning one ffmpeg process per clip (~2 minutes for 512 clips on 2 cores).
-    for split, n in (("eval", cfg.n_eval), ("long", cfg.n_long)):
+    for split, n in (("eval", cfg.n_eval), ("long", cfg.n_long), ("val", cfg.n_val)):
         writer = VideoSetWriter(root / split, cfg.fps, set_name=split, meta={"method": "data", "world": "toy"})
         for i in tqdm(range(n), desc=f"toy world: {split}", disable=not progress, leave=False):
             name = video_name(f"toy_{split}_{i:05d}")
@@ -62,7 +63,7 @@ def _build(cfg: ToyWorldConfig, root: Path, progress: bool) -> None:
     os.replace(tmp, root / "train.npz")
     atomic_write_json(root / "train_gt.json", gts)
     atomic_write_json(root / DONE, {"world": cfg.to_dict(), "counts": {"train": cfg.n_train, "eval": cfg.n_eval,
-                                                                       "long": cfg.n_long}})
+                                                                       "long": cfg.n_long, "val": cfg.n_val}})
 
 
 def load_train_clips(cfg: ToyWorldConfig, cache_root: str | os.PathLike, progress: bool = True) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 SHAPES = ("circle", "square", "diamond", "triangle")
-SPLITS = {"train": 0, "eval": 1, "long": 2}
+SPLITS = {"train": 0, "eval": 1, "long": 2, "val": 3}  # val: early-stopping probes, never scored
 
 
 @dataclass
@@ -29,6 +29,7 @@ class ToyWorldConfig:
     n_train: int = 512
     n_eval: int = 32
     n_long: int = 8
+    n_val: int = 16
     min_sprites: int = 1
     max_sprites: int = 3
     radius: tuple[float, float] = (2.5, 5.0)
@@ -189,6 +190,6 @@ def render_clip(cfg: ToyWorldConfig, split: str, index: int, frames: int | None 
 
 def render_split(cfg: ToyWorldConfig, split: str, n: int | None = None) -> tuple[np.ndarray, list[dict]]:
     """Render ``n`` clips of a split as one uint8 array ``[N,T,H,W,3]`` plus their ground truths."""
-    n = n if n is not None else {"train": cfg.n_train, "eval": cfg.n_eval, "long": cfg.n_long}[split]
+    n = n if n is not None else {"train": cfg.n_train, "eval": cfg.n_eval, "long": cfg.n_long, "val": cfg.n_val}[split]
     out = [render_clip(cfg, split, i) for i in range(n)]
     return np.stack([v for v, _ in out]), [g for _, g in out]
