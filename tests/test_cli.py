@@ -49,7 +49,7 @@ def test_help_lists_verbs_and_config_groups():
 def test_dry_run_lists_a_sweep_without_launching(tmp_path):
     out = _run("-m", "+ablation=disc_2x2", "--dry-run", tmp=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("15 job(s)") and "nothing launched" in out.stdout
+    assert out.stdout.startswith("18 job(s)") and "nothing launched" in out.stdout
     assert out.stdout.count("method=aad1 seed=") == 3
     assert not tmp_path.exists() or not any(tmp_path.iterdir())  # nothing written
     out = _run("-m", "+ablation=disc_2x2", "method=aad1,patch", "seed=7", "--dry-run", tmp=tmp_path)

@@ -26,7 +26,8 @@ def _clip():
     return x, t
 
 
-@pytest.mark.parametrize("head,shape", [("video", (2, 1)), ("frame", (2, 12)), ("patch", (2, 12 * 16))])
+@pytest.mark.parametrize("head,shape", [("video", (2, 1)), ("frame", (2, 12)), ("patch", (2, 12 * 16)),
+                                        ("pooled", (2, 2))])
 def test_logit_granularity(head, shape):
     d = Discriminator(_backbone(), "bidirectional", head, [0, 2]).double()
     x, t = _clip()
@@ -52,6 +53,20 @@ def test_bidirectional_video_logit_sees_later_frames():
     x2 = x.clone()
     x2[:, -1] += 1.0
     assert not torch.allclose(d(x, t), d(x2, t), atol=1e-6)
+
+
+def test_frozen_backbone_trains_only_the_head_but_passes_gradients_to_the_clip():
+    """FastGen's discriminator: heads on frozen teacher features; the generator still gets a gradient."""
+    d = Discriminator(_backbone(), "bidirectional", "pooled", [1, 2], frozen=True).double()
+    d.requires_grad_(False)
+    d.requires_grad_(True)  # the stage loop toggles D around the generator step: the backbone must stay frozen
+    assert d.backbone_parameters() == [] and all(not p.requires_grad for p in d.backbone.parameters())
+    x, t = _clip()
+    x.requires_grad_(True)
+    d(x, t).sum().backward()
+    assert all(p.grad is not None for p in d.head_parameters())
+    assert all(p.grad is None for p in d.backbone.parameters())
+    assert x.grad is not None and x.grad[:, 1:].abs().sum() > 0
 
 
 def test_head_depth_beyond_backbone_is_rejected():

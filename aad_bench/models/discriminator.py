@@ -80,6 +80,23 @@ class PatchHead(nn.Module):
         return self.out(torch.cat(feats, dim=-1)).squeeze(-1)  # [B, frames*n]
 
 
+@HEADS.register("pooled")
+class PooledHead(nn.Module):
+    """One logit per depth from the mean of that depth's tokens.
+
+    As FastGen's Self-Forcing recipe: heads on globally pooled teacher features, one logit per head per video.
+    """
+
+    def __init__(self, dim: int, depths: int, queries: int, heads: int, width: int = 32) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, width), nn.SiLU(),
+                                                 nn.Linear(width, 1)) for _ in range(depths))
+
+    def forward(self, feats: list[torch.Tensor], frames: int, n: int) -> torch.Tensor:
+        """``[B, depths]`` logits, one per head."""
+        return torch.cat([h(f.mean(dim=1)) for h, f in zip(self.heads, feats)], dim=-1)
+
+
 class Discriminator(nn.Module):
     """Backbone (a :class:`VideoDiT` copy, velocity head unused) + a logit head at chosen block depths.
 
@@ -89,9 +106,12 @@ class Discriminator(nn.Module):
         head: ``video`` | ``frame`` | ``patch``.
         depths: 0-based block indices whose outputs feed the head.
         queries: learnable query tokens per depth.
+        frozen: keep the backbone fixed (only the head trains; FastGen's frozen teacher features). Gradients still
+            flow through it to the generator's samples.
     """
 
-    def __init__(self, backbone: VideoDiT, visibility: str, head: str, depths: list[int], queries: int = 4) -> None:
+    def __init__(self, backbone: VideoDiT, visibility: str, head: str, depths: list[int], queries: int = 4,
+                 frozen: bool = False) -> None:
         super().__init__()
         if visibility not in BACKBONES:
             raise ValueError(f"discriminator backbone must be one of {BACKBONES}, got {visibility!r}")
@@ -99,7 +119,8 @@ class Discriminator(nn.Module):
         bad = [d for d in depths if not 0 <= d < depth]
         if bad or not depths:
             raise ValueError(f"gan.disc.depths {list(depths)}: must be non-empty block indices in 0..{depth - 1}")
-        self.backbone = copy.deepcopy(backbone).requires_grad_(True).train()
+        self.frozen = frozen
+        self.backbone = copy.deepcopy(backbone).requires_grad_(not frozen).train(not frozen)
         self.visibility, self.head_name, self.depths = visibility, head, tuple(depths)
         cfg = backbone.cfg
         self.head = HEADS.get(head)(cfg.dim, len(depths), queries, cfg.heads)
@@ -109,13 +130,21 @@ class Discriminator(nn.Module):
         return list(self.head.parameters())
 
     def backbone_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the backbone copy."""
-        return list(self.backbone.parameters())
+        """Trainable parameters of the backbone copy (none when frozen)."""
+        return [] if self.frozen else list(self.backbone.parameters())
+
+    def requires_grad_(self, requires_grad: bool = True) -> Discriminator:
+        """As :meth:`torch.nn.Module.requires_grad_`, but a frozen backbone stays frozen."""
+        super().requires_grad_(requires_grad)
+        if self.frozen:
+            self.backbone.requires_grad_(False)
+        return self
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Logits for clips ``x`` ``[B,F,C,H,W]`` (frame 0 = image) noised to per-frame times ``t`` ``[B,F]``.
 
-        Returns ``[B, 1]`` (video), ``[B, F-1]`` (frame) or ``[B, (F-1)*n]`` (patch); the image frame gets no logit.
+        Returns ``[B, 1]`` (video), ``[B, F-1]`` (frame), ``[B, (F-1)*n]`` (patch) or ``[B, depths]`` (pooled); the
+        image frame gets no logit.
         """
         _, feats = self.backbone(x, t, causal=self.visibility == "causal", features=self.depths, head=False)
         n = self.backbone.cfg.tokens_per_frame

@@ -43,7 +43,8 @@ STAGE = "gan"
 def build_discriminator(ctx: DistillContext, gc: DictConfig) -> Discriminator:
     """Bidirectional D starts from the teacher; causal D from the (Stage II) generator."""
     init = ctx.teacher if gc.disc.backbone == "bidirectional" else ctx.student
-    return Discriminator(init, gc.disc.backbone, gc.disc.head, list(gc.disc.depths), gc.disc.queries)
+    return Discriminator(init, gc.disc.backbone, gc.disc.head, list(gc.disc.depths), gc.disc.queries,
+                         frozen=bool(gc.disc.get("frozen", False)))
 
 
 def noised_pair(real: torch.Tensor, fake: torch.Tensor, gc: DictConfig, g: torch.Generator):
@@ -57,15 +58,26 @@ def noised_pair(real: torch.Tensor, fake: torch.Tensor, gc: DictConfig, g: torch
 
 
 def d_step(disc: Discriminator, real_t, fake_t, t, gc: DictConfig, g: torch.Generator) -> dict[str, Any]:
-    """Discriminator loss + λ·(R1 + R2); returns the loss tensor and logs."""
+    """Discriminator loss + λ·(R1 + R2) (R2 off with ``reg.r2: false``); returns the loss tensor and logs."""
     lr_, lf_ = disc(real_t, t), disc(fake_t.detach(), t)
     loss = logistic_d_loss(lr_, lf_)
     r1 = r2 = torch.zeros(())
     if gc.reg.lambda_ > 0:
         r1 = approx_r_penalty(disc, real_t, t, lr_, gc.reg.sigma, g)
-        r2 = approx_r_penalty(disc, fake_t.detach(), t, lf_, gc.reg.sigma, g)
+        if gc.reg.get("r2", True):
+            r2 = approx_r_penalty(disc, fake_t.detach(), t, lf_, gc.reg.sigma, g)
     return {"loss": loss + gc.reg.lambda_ * (r1 + r2), "loss/d": loss.item(), "r1": r1.item(), "r2": r2.item(),
             "d_acc": d_accuracy(lr_, lf_), "logit_real": lr_.mean().item(), "logit_fake": lf_.mean().item()}
+
+
+def ema_decay(gc: DictConfig, step: int) -> float:
+    """The generator EMA's decay at ``step``.
+
+    ``gc.ema``, ramped up over ``gc.ema_warmup`` steps so that the EMA follows the adversarial updates instead of
+    staying anchored to the Stage II weights it starts from.
+    """
+    warm = int(gc.get("ema_warmup", 0))
+    return min(float(gc.ema), (1 + step) / (1 + warm + step)) if warm > 0 else float(gc.ema)
 
 
 class DMDTerm:
@@ -120,8 +132,9 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     disc = method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc)
     ema = EMA(ctx.student, gc.ema)
     opt_g = make_optimizer(ctx.student.parameters(), gc.lr_gen, betas=gc.betas)
-    opt_d = make_optimizer([{"params": disc.backbone_parameters(), "lr": gc.lr_d_backbone},
-                            {"params": disc.head_parameters(), "lr": gc.lr_d_head}], gc.lr_d_backbone, betas=gc.betas)
+    groups = [{"params": disc.backbone_parameters(), "lr": gc.lr_d_backbone},
+              {"params": disc.head_parameters(), "lr": gc.lr_d_head}]
+    opt_d = make_optimizer([grp for grp in groups if grp["params"]], gc.lr_d_backbone, betas=gc.betas)
     dmd_term = DMDTerm(ctx, gc.dmd_weight)
     start, pinned = 0, 0
     if state is not None:
@@ -144,17 +157,26 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         x_hat = self_rollout(ctx.student, real[:, 0], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
         real_t, fake_t, t = noised_pair(real, with_cond_frame(x_hat, real[:, 0]), gc, g)
 
-        # -- discriminator: logistic loss + λ (R1 + R2) --
-        d = d_step(disc, real_t, fake_t, t, gc, g)
-        check_finite(STAGE, step, loss_d=d["loss"].item())
-        opt_d.zero_grad(set_to_none=True)
-        d["loss"].backward()
-        clip_grad(disc.parameters(), gc.grad_clip, STAGE, step, dz.explode_grad)
-        opt_d.step()
+        # -- discriminator (+ the joint variant's critic): ``ratio`` updates, the first on this step's rollout,
+        #    the others on fresh no-gradient rollouts of new images --
+        for i in range(int(gc.get("ratio", 1))):
+            pair, c_cond, c_x = (real_t, fake_t, t), real[:, 0], x_hat.detach()
+            if i:
+                r = batch(ctx.data, gc.batch, g)
+                with torch.no_grad():
+                    c_x = self_rollout(ctx.student, r[:, 0], ctx.frames, g, ctx.student_steps, None)
+                pair, c_cond = noised_pair(r, with_cond_frame(c_x, r[:, 0]), gc, g), r[:, 0]
+            d = d_step(disc, *pair, gc, g)
+            check_finite(STAGE, step, loss_d=d["loss"].item())
+            opt_d.zero_grad(set_to_none=True)
+            d["loss"].backward()
+            clip_grad(disc.parameters(), gc.grad_clip, STAGE, step, dz.explode_grad)
+            opt_d.step()
+            dmd_term.critic_step(c_x, c_cond, g)
 
         # -- generator: non-saturating loss (+ the DMD term of the joint variant), then EMA --
         disc.requires_grad_(False)  # the generator step must not touch D's gradients
-        loss_g = nonsaturating_g_loss(disc(fake_t, t))
+        loss_g = gc.get("g_weight", 1.0) * nonsaturating_g_loss(disc(fake_t, t))
         disc.requires_grad_(True)
         loss_dmd, extra = dmd_term.generator_loss(x_hat, real[:, 0], g)
         loss_g = loss_g + loss_dmd
@@ -163,8 +185,8 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         loss_g.backward()
         gn = clip_grad(ctx.student.parameters(), gc.grad_clip, STAGE, step, dz.explode_grad)
         opt_g.step()
+        ema.decay = ema_decay(gc, step)
         ema.update(ctx.student)
-        dmd_term.critic_step(x_hat, real[:, 0], g)
 
         # -- divergence, logging, checkpoints --
         pinned = pinned + 1 if d["d_acc"] >= gc.diverge.pinned_acc else 0
