@@ -52,9 +52,10 @@ def test_bidirectional_output_sees_later_frames():
     assert not torch.allclose(m(x, t)[:, :9], m(x2, t)[:, :9], atol=1e-4)
 
 
-@pytest.mark.parametrize("image_cond,predict", [("concat", "v"), ("chunk0", "v"), ("concat", "x0")])
-def test_streaming_equals_full_block_causal_forward(image_cond, predict):
-    m = _model(window_frames=64, image_cond=image_cond, predict=predict)
+@pytest.mark.parametrize("image_cond,predict,skip", [("concat", "v", False), ("chunk0", "v", False),
+                                                     ("concat", "x0", False), ("chunk0", "x0", True)])
+def test_streaming_equals_full_block_causal_forward(image_cond, predict, skip):
+    m = _model(window_frames=64, image_cond=image_cond, predict=predict, image_skip=skip)
     x, t = _inputs()
     full = m(x, t, causal=True)
     cache = m.new_cache()
@@ -132,6 +133,12 @@ def test_x0_prediction_is_returned_as_the_matching_velocity():
     m.cfg.predict = "v"  # the same weights, raw head output
     raw = m(x, t)
     assert torch.allclose(x0_from_v(x, v, t), raw, atol=1e-9)
+    m.cfg.predict, m.cfg.image_skip = "x0", True  # the head predicts the change from the image
+    assert torch.allclose(x0_from_v(x, m(x, t), t), raw + x[:, :1], atol=1e-9)
+    drop = torch.tensor([True, False])  # CFG's unconditional branch gets no image through the skip either
+    x0 = x0_from_v(x, m(x, t, cond_drop=drop), t)
+    m.cfg.image_skip = False
+    assert torch.allclose(x0[0], x0_from_v(x, m(x, t, cond_drop=drop), t)[0], atol=1e-9)
 
 
 def test_features_are_reachable_at_chosen_depths():

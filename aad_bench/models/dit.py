@@ -38,12 +38,15 @@ class DiTConfig:
     image_cond: str = "concat"  # concat: the image channel-wise in every frame | chunk0: only as frame 0 (KV chunk 0)
     predict: str = "v"  # what the last layer outputs: v (velocity) | x0 (the clean frames; converted to v)
     x0_t_min: float = 0.05  # x0: v = (x_t - x0) / max(t, x0_t_min), as JiT clips its denominator
+    image_skip: bool = False  # x0: the head predicts x0 - image (the conditioning frame), so "keep the image" is 0
 
     def __post_init__(self) -> None:
         if self.image_cond not in IMAGE_COND:
             raise ValueError(f"model.image_cond must be one of {IMAGE_COND}, got {self.image_cond!r}")
         if self.predict not in PREDICT:
             raise ValueError(f"model.predict must be one of {PREDICT}, got {self.predict!r}")
+        if self.image_skip and self.predict != "x0":
+            raise ValueError("model.image_skip needs model.predict=x0 (the skip adds the image to the clean estimate)")
         if self.height % self.patch or self.width % self.patch:
             raise ValueError(f"model.patch={self.patch} must divide the frame size {self.height}x{self.width}")
         if self.chunk < 1:
@@ -186,7 +189,8 @@ class VideoDiT(nn.Module):
         c = self.t_mlp(timestep_embedding(t, 256))  # [B, F, D]: one conditioning vector per frame
         return tok, c
 
-    def velocity(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def velocity(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor,
+                 image: torch.Tensor | None = None) -> torch.Tensor:
         """The last layer's output as a velocity (every caller works with ``v = noise - x0``).
 
         ``predict=x0``: a frame of 4x4x3 (or more) values per token is a high-dimensional target; predicting the
@@ -195,6 +199,8 @@ class VideoDiT(nn.Module):
         """
         if self.cfg.predict == "v":
             return out
+        if self.cfg.image_skip:  # background and sprites start where the image has them; the head adds the change
+            out = out + image[:, None]
         tt = t.clamp_min(self.cfg.x0_t_min).to(out.dtype).view(*t.shape, 1, 1, 1)
         return (x - out) / tt
 
@@ -230,7 +236,8 @@ class VideoDiT(nn.Module):
                 feats.append(tok)
         if features and len(feats) != len(set(features)):
             raise ValueError(f"feature depths {features} outside 0..{len(self.blocks) - 1}")
-        out = self.velocity(self.head(tok, c, f), x, t) if head else None
+        image = x[:, 0] if cond_drop is None else torch.where(cond_drop.view(b, 1, 1, 1), 0.0, x[:, 0])
+        out = self.velocity(self.head(tok, c, f), x, t, image) if head else None
         return (out, feats) if features else out
 
     # -- streaming forward ------------------------------------------------------------------------
@@ -262,4 +269,4 @@ class VideoDiT(nn.Module):
         if write_frames:
             w_ids = ids[:write_frames].tolist()
             cache.commit([w_ids.count(k) for k in dict.fromkeys(w_ids)], n)
-        return self.velocity(self.head(tok, c, f), x, t)
+        return self.velocity(self.head(tok, c, f), x, t, cache.image)
