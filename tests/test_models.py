@@ -52,10 +52,10 @@ def test_bidirectional_output_sees_later_frames():
     assert not torch.allclose(m(x, t)[:, :9], m(x2, t)[:, :9], atol=1e-4)
 
 
-@pytest.mark.parametrize("image_cond,predict,skip", [("concat", "v", False), ("chunk0", "v", False),
-                                                     ("concat", "x0", False), ("chunk0", "x0", True)])
-def test_streaming_equals_full_block_causal_forward(image_cond, predict, skip):
-    m = _model(window_frames=64, image_cond=image_cond, predict=predict, image_skip=skip)
+@pytest.mark.parametrize("image_cond,predict,skip,pos", [("concat", "v", False, False), ("chunk0", "v", False, False),
+                                                         ("concat", "x0", False, True), ("chunk0", "x0", True, True)])
+def test_streaming_equals_full_block_causal_forward(image_cond, predict, skip, pos):
+    m = _model(window_frames=64, image_cond=image_cond, predict=predict, image_skip=skip, pos_embed=pos)
     x, t = _inputs()
     full = m(x, t, causal=True)
     cache = m.new_cache()

@@ -39,6 +39,7 @@ class DiTConfig:
     predict: str = "v"  # what the last layer outputs: v (velocity) | x0 (the clean frames; converted to v)
     x0_t_min: float = 0.05  # x0: v = (x_t - x0) / max(t, x0_t_min), as JiT clips its denominator
     image_skip: bool = False  # x0: the head predicts x0 - image (the conditioning frame), so "keep the image" is 0
+    pos_embed: bool = False  # also add sin-cos embeddings of (frame, row, column) to the tokens (see VideoDiT)
 
     def __post_init__(self) -> None:
         if self.image_cond not in IMAGE_COND:
@@ -90,6 +91,24 @@ def _per_frame(scale: torch.Tensor, x: torch.Tensor, shift: torch.Tensor | None 
     xf = x.reshape(b, f, -1, x.shape[-1])
     out = xf * scale if shift is None else torch.addcmul(shift, xf, scale)
     return out.reshape(x.shape)
+
+
+def sincos_positions(frames: torch.Tensor, grid_h: int, grid_w: int, dim: int) -> torch.Tensor:
+    """Fixed sin-cos embeddings ``[len(frames)*grid_h*grid_w, dim]`` of (frame position, row, column).
+
+    Half the channels encode the frame position, a quarter each the row and the column.
+    """
+    def axis(pos: torch.Tensor, d: int, period: float) -> torch.Tensor:
+        freqs = torch.exp(-math.log(period) * torch.arange(d // 2, device=pos.device) / max(1, d // 2))
+        a = pos.float()[:, None] * freqs
+        return torch.cat([a.sin(), a.cos()], dim=-1)
+
+    n = grid_h * grid_w
+    dt, dy = dim // 2, dim // 4
+    t = axis(frames, dt, 100.0).repeat_interleave(n, dim=0)
+    y = axis(torch.arange(grid_h, device=frames.device), dy, 20.0).repeat_interleave(grid_w, 0).repeat(len(frames), 1)
+    x = axis(torch.arange(grid_w, device=frames.device), dim - dt - dy, 20.0).repeat(grid_h * len(frames), 1)
+    return torch.cat([t, y, x], dim=-1)
 
 
 class Block(nn.Module):
@@ -227,6 +246,8 @@ class VideoDiT(nn.Module):
         if t.shape != (b, f):
             raise ValueError(f"t must be [B, F] = {(b, f)}, got {tuple(t.shape)}")
         tok, c = self.embed(x, t, 0, cond_drop)
+        if self.cfg.pos_embed:
+            tok = tok + sincos_positions(torch.arange(f, device=x.device), *self.cfg.grid, self.cfg.dim).to(tok)
         ang = self.rope.angles(torch.arange(f, device=x.device), *self.cfg.grid)
         mask = block_causal_mask(f, self.cfg.chunk, self.cfg.tokens_per_frame).to(x.device) if causal else None
         feats = []
@@ -258,6 +279,9 @@ class VideoDiT(nn.Module):
         if first == 0:
             cache.image = x[:, 0]
         tok, c = self.embed(x, t, first, cond_drop, cache.image)
+        if self.cfg.pos_embed:  # frame positions in the cache's layout, as the rotary angles below
+            pos = torch.arange(cache.frames, cache.frames + f, device=x.device)
+            tok = tok + sincos_positions(pos, *self.cfg.grid, self.cfg.dim).to(tok)
         # relative positions: cached frames are laid out contiguously, new frames follow
         ang = self.rope.angles(torch.arange(cache.frames + f, device=x.device), *self.cfg.grid)
         local = ids.repeat_interleave(n).to(x.device)
