@@ -74,3 +74,26 @@ def test_bad_world_settings_name_the_setting():
         ToyWorldConfig(static_share=0.9, slow_share=0.5)
     with pytest.raises(ValueError, match="min_sprites"):
         ToyWorldConfig(min_sprites=3, max_sprites=1)
+
+
+def test_trail_edge_and_texture_knobs():
+    """trail draws a fading copy behind moving sprites; edge softens sprites; bg_texture 0 = a plain gradient."""
+    base = dict(height=24, width=24, min_sprites=1, max_sprites=1, static_share=0, slow_share=0, frames=3)
+    for i in range(50):  # a clip whose sprite's recent past did not touch a wall
+        plain, gt = render_clip(ToyWorldConfig(**base), "eval", i)
+        p, v, r = np.array(gt["positions"][0][0]), np.array(gt["velocities"][1][0]), gt["sprites"][0]["radius"]
+        if (np.minimum(p, 24 - p) > r + 4 * np.abs(v) + 1).all():
+            break
+    trail, _ = render_clip(ToyWorldConfig(**base, trail=4), "eval", i)
+    ys, xs = np.nonzero(np.abs(trail[0].astype(int) - plain[0].astype(int)).sum(-1) > 6)
+    assert len(xs) > 3
+    along = (np.stack([xs, ys], 1) + 0.5 - p) @ (v / np.linalg.norm(v))  # px ahead of the sprite's centre
+    assert (along < r).all() and (along < 0).mean() > 0.75  # the trail lies behind the sprite, none ahead of it
+    soft, _ = render_clip(ToyWorldConfig(**base, edge=3.0), "eval", i)
+    sharpness = lambda c: np.abs(np.diff(c[0].astype(int), axis=1)).max()  # noqa: E731
+    assert sharpness(soft) < sharpness(plain)
+    flat, _ = render_clip(ToyWorldConfig(**base, bg_texture=0.0), "eval", i)
+    far = 0 if p[1] > 12 else 23  # a row away from the sprite: linear in x, up to rounding
+    assert np.abs(np.diff(flat[0, far].astype(int), 2, axis=0)).max() <= 1
+    with pytest.raises(ValueError, match="edge"):
+        ToyWorldConfig(edge=0)

@@ -45,10 +45,22 @@ def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
     return Path(cache_root) / "teacher" / config_hash(key)
 
 
+def teacher_times(b: int, g: torch.Generator, tc: DictConfig) -> torch.Tensor:
+    """Training flow times drawn from ``tc.time_dist`` (``uniform`` | ``logit_normal``).
+
+    The logit-normal is centred at ``tc.time_mean``: > 0 puts more weight on high noise, where a sample's layout
+    and motion are decided (the sampler starts at t = 1, which logit-normal(0, 1) almost never trains).
+    """
+    mean = float(tc.get("time_mean", 0.0))
+    if tc.time_dist == "logit_normal" and mean:
+        return torch.sigmoid(torch.randn(b, generator=g) + mean)
+    return sample_times(b, g, tc.time_dist)
+
+
 def teacher_loss(model: VideoDiT, x0: torch.Tensor, g: torch.Generator, tc: DictConfig) -> torch.Tensor:
     """Flow-matching loss on the generated frames; one time per clip; image dropped with ``p_uncond``."""
     b, f = x0.shape[:2]
-    t = sample_times(b, g, tc.time_dist)
+    t = teacher_times(b, g, tc)
     noise = torch.randn(x0.shape, generator=g)
     x_t = add_noise(x0, noise, frame_times(b, f - 1, t))
     drop = torch.rand(b, generator=g) < tc.p_uncond

@@ -39,6 +39,8 @@ class ToyWorldConfig:
     speed: tuple[float, float] = (0.8, 2.0)
     trail: float = 0.0  # frames of fading "comet tail" drawn behind a moving sprite (0 = none): a motion cue
     trail_alpha: float = 0.5  # opacity of the tail right behind the sprite (fades linearly to 0 at its end)
+    edge: float = 1.0  # width (px) of a sprite's anti-aliased edge; wider = softer sprites
+    bg_texture: float = 1.0  # amplitude of the background's waves (0 = a plain colour gradient)
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -47,6 +49,8 @@ class ToyWorldConfig:
             raise ValueError(f"world: need 1 <= min_sprites <= max_sprites, got {self.min_sprites}, {self.max_sprites}")
         if self.static_share + self.slow_share > 1 or min(self.static_share, self.slow_share) < 0:
             raise ValueError("world: static_share + slow_share must lie in [0, 1]")
+        if self.edge <= 0:
+            raise ValueError(f"world: edge must be > 0 px, got {self.edge}")
         if self.trail < 0 or not 0 <= self.trail_alpha <= 1:
             raise ValueError(f"world: need trail >= 0 and trail_alpha in [0, 1], got {self.trail}, {self.trail_alpha}")
         if self.frames < 2 or self.height < 8 or self.width < 8:
@@ -65,7 +69,7 @@ def clip_seed(cfg: ToyWorldConfig, split: str, index: int) -> int:
     return zlib.crc32(f"{cfg.seed}/{SPLITS[split]}/{index}".encode())
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def _background(rng: np.random.Generator, h: int, w: int, texture: float = 1.0) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     bg = np.empty((h, w, 3), np.float32)
     base = rng.uniform(0.25, 0.6, 3)
@@ -73,7 +77,7 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         wave = np.zeros((h, w), np.float32)
         for _ in range(2):
             fx, fy = rng.uniform(0.5, 2.0, 2) * 2 * np.pi / np.array([w, h])
-            wave += np.sin(fx * xx + fy * yy + rng.uniform(0, 2 * np.pi)) * rng.uniform(0.04, 0.1)
+            wave += np.sin(fx * xx + fy * yy + rng.uniform(0, 2 * np.pi)) * rng.uniform(0.04, 0.1) * texture
         bg[..., c] = base[c] + wave + (xx / w - 0.5) * rng.uniform(-0.15, 0.15)
     return np.clip(bg, 0.0, 1.0)
 
@@ -108,6 +112,11 @@ def _sdf(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
     # equilateral triangle pointing up: max over three edge half-planes
     n = [(0.0, 1.0), (np.sqrt(3) / 2, -0.5), (-np.sqrt(3) / 2, -0.5)]
     return np.max([a * dx - b * dy for a, b in n], axis=0) - 0.55 * r
+
+
+def _coverage(sdf: np.ndarray, edge: float) -> np.ndarray:
+    """Opacity of a shape from its signed distance: 1 inside, 0 outside, a linear ramp ``edge`` pixels wide."""
+    return np.clip(0.5 - sdf / edge, 0, 1)
 
 
 def reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -157,7 +166,7 @@ def render_clip(cfg: ToyWorldConfig, split: str, index: int, frames: int | None 
     t_len = frames or (cfg.long_frames if split == "long" else cfg.frames)
     rng = np.random.default_rng(clip_seed(cfg, split, index))
     h, w = cfg.height, cfg.width
-    bg = _background(rng, h, w)
+    bg = _background(rng, h, w, cfg.bg_texture)
     sprites, kind = _sample_sprites(cfg, rng)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5  # pixel centres
     video = np.empty((t_len, h, w, 3), np.float32)
@@ -172,9 +181,9 @@ def render_clip(cfg: ToyWorldConfig, split: str, index: int, frames: int | None 
                 s["pos"], s["vel"] = _step(s["pos"], s["vel"], s["radius"], w, h)
             pos[t, j], vel[t, j] = s["pos"], s["vel"]
             for p, a in _trail(s, t, cfg):
-                ghost = a * np.clip(0.5 - _sdf(s["shape"], xx - p[0], yy - p[1], s["radius"]), 0, 1)
+                ghost = a * _coverage(_sdf(s["shape"], xx - p[0], yy - p[1], s["radius"]), cfg.edge)
                 img = img * (1 - ghost[..., None]) + ghost[..., None] * s["color"]
-            alpha = np.clip(0.5 - _sdf(s["shape"], xx - s["pos"][0], yy - s["pos"][1], s["radius"]), 0, 1)
+            alpha = _coverage(_sdf(s["shape"], xx - s["pos"][0], yy - s["pos"][1], s["radius"]), cfg.edge)
             img = img * (1 - alpha[..., None]) + alpha[..., None] * s["color"]
         video[t] = img
     gt = {
