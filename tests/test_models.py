@@ -55,7 +55,8 @@ def test_bidirectional_output_sees_later_frames():
 @pytest.mark.parametrize("image_cond,predict,skip,pos", [("concat", "v", False, False), ("chunk0", "v", False, False),
                                                          ("concat", "x0", False, True), ("chunk0", "x0", True, True)])
 def test_streaming_equals_full_block_causal_forward(image_cond, predict, skip, pos):
-    m = _model(window_frames=64, image_cond=image_cond, predict=predict, image_skip=skip, pos_embed=pos)
+    m = _model(window_frames=64, image_cond=image_cond, predict=predict, image_skip=skip, pos_embed=pos,
+               precond=skip)
     x, t = _inputs()
     full = m(x, t, causal=True)
     cache = m.new_cache()
@@ -120,6 +121,25 @@ def test_unknown_image_cond_names_the_setting():
         DiTConfig(image_cond="chunk")
     with pytest.raises(ValueError, match="model.predict"):
         DiTConfig(predict="eps")
+
+
+def test_preconditioned_x0_keeps_clean_frames_and_is_linear_at_init():
+    """precond: a clean frame (t = 0) comes back unchanged (v = 0) and a zero head gives the linear estimate."""
+    m = _model(predict="x0", precond=True, image_skip=True)
+    with torch.no_grad():
+        m.patch_out.weight.zero_()
+        m.patch_out.bias.zero_()
+    x, t = _inputs(frames=5)
+    t[:, 1] = 0.0
+    v = m(x, t)
+    assert torch.allclose(v[:, :2], torch.zeros_like(v[:, :2]), atol=1e-12)
+    from aad_bench.models.rectified_flow import x0_from_v
+
+    x0 = x0_from_v(x, v, t.clamp_min(0.05))[:, 2:]
+    tt, img = t[:, 2:, None, None, None], x[:, :1]
+    a = 1 - tt
+    expect = img + a * 0.25 / (a * a * 0.25 + tt * tt) * (x[:, 2:] - a * img)
+    assert torch.allclose(x0, expect, atol=1e-9)
 
 
 def test_x0_prediction_is_returned_as_the_matching_velocity():

@@ -39,6 +39,8 @@ class DiTConfig:
     predict: str = "v"  # what the last layer outputs: v (velocity) | x0 (the clean frames; converted to v)
     x0_t_min: float = 0.05  # x0: v = (x_t - x0) / max(t, x0_t_min), as JiT clips its denominator
     image_skip: bool = False  # x0: the head predicts x0 - image (the conditioning frame), so "keep the image" is 0
+    precond: bool = False  # x0: EDM-style skip from x_t (see VideoDiT.velocity)
+    sigma_data: float = 0.5  # precond: the scale of what the head predicts (x0, or x0 - image with image_skip)
     pos_embed: bool = False  # also add sin-cos embeddings of (frame, row, column) to the tokens (see VideoDiT)
 
     def __post_init__(self) -> None:
@@ -46,8 +48,8 @@ class DiTConfig:
             raise ValueError(f"model.image_cond must be one of {IMAGE_COND}, got {self.image_cond!r}")
         if self.predict not in PREDICT:
             raise ValueError(f"model.predict must be one of {PREDICT}, got {self.predict!r}")
-        if self.image_skip and self.predict != "x0":
-            raise ValueError("model.image_skip needs model.predict=x0 (the skip adds the image to the clean estimate)")
+        if (self.image_skip or self.precond) and self.predict != "x0":
+            raise ValueError("model.image_skip and model.precond need model.predict=x0 (they shape the clean estimate)")
         if self.height % self.patch or self.width % self.patch:
             raise ValueError(f"model.patch={self.patch} must divide the frame size {self.height}x{self.width}")
         if self.chunk < 1:
@@ -215,13 +217,23 @@ class VideoDiT(nn.Module):
         ``predict=x0``: a frame of 4x4x3 (or more) values per token is a high-dimensional target; predicting the
         clean frame, which lies near a low-dimensional set, is far easier for a narrow model than predicting the
         noise-dominated velocity (JiT, "Back to Basics", 2025). It is converted with ``v = (x_t - x0) / t``.
+        ``precond`` (EDM's preconditioning, for flow times): x0 = base + c_skip(t)·(x_t - (1-t)·base) + c_out(t)·out,
+        where c_skip·(...) is the best linear estimate of x0 - base from x_t for data of scale ``sigma_data`` and
+        c_out the scale of what it misses; at low noise the network then only corrects a near-perfect estimate
+        instead of re-drawing every pixel through its patch tokens.
         """
         if self.cfg.predict == "v":
             return out
-        if self.cfg.image_skip:  # background and sprites start where the image has them; the head adds the change
-            out = out + image[:, None]
-        tt = t.clamp_min(self.cfg.x0_t_min).to(out.dtype).view(*t.shape, 1, 1, 1)
-        return (x - out) / tt
+        # image_skip: background and sprites start where the image has them; the head adds the change
+        base = image[:, None] if self.cfg.image_skip else torch.zeros_like(out)
+        tt = t.to(out.dtype).view(*t.shape, 1, 1, 1)
+        if self.cfg.precond:  # EDM-style: the best linear estimate from x_t, plus a unit-scale correction
+            s2, a = self.cfg.sigma_data ** 2, 1 - tt
+            var = a * a * s2 + tt * tt
+            x0 = base + (a * s2 / var) * (x - a * base) + (tt * self.cfg.sigma_data / var.sqrt()) * out
+        else:
+            x0 = base + out
+        return (x - x0) / tt.clamp_min(self.cfg.x0_t_min)
 
     def head(self, h: torch.Tensor, c: torch.Tensor, frames: int) -> torch.Tensor:
         """The velocity head: adaLN-modulated projection back to frames."""
