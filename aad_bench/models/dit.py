@@ -92,6 +92,8 @@ class Block(nn.Module):
 class VideoDiT(nn.Module):
     """Patchified video transformer with bidirectional / block-causal / streaming attention from one module."""
 
+    seq_parallel = None  # engine.ulysses.SeqParallel when the full-clip forward runs context-parallel
+
     def __init__(self, cfg: DiTConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -177,14 +179,18 @@ class VideoDiT(nn.Module):
             raise ValueError(f"t must be [B, F] = {(b, f)}, got {tuple(t.shape)}")
         tok, c = self.embed(x, t, 0, cond_drop)
         ang = self.rope.angles(torch.arange(f, device=x.device), *self.cfg.grid)
-        mask = block_causal_mask(f, self.cfg.chunk, self.cfg.tokens_per_frame).to(x.device) if causal else None
+        mask = block_causal_mask(f, self.cfg.chunk, self.cfg.tokens_per_frame, device=x.device) if causal else None
+        sp = self.seq_parallel  # context parallel: the blocks see this rank's tokens; angles and mask stay global
+        tok, cb = (sp.split(tok), sp.split(c)) if sp is not None else (tok, c)
         feats = []
         for i, blk in enumerate(self.blocks):
-            tok = blk(tok, c, lambda z, blk=blk: blk.attn(z, ang, mask))
+            tok = blk(tok, cb, lambda z, blk=blk: blk.attn(z, ang, mask))
             if i in features:
-                feats.append(tok)
+                feats.append(tok if sp is None else sp.gather(tok))
         if features and len(feats) != len(set(features)):
             raise ValueError(f"feature depths {features} outside 0..{len(self.blocks) - 1}")
+        if sp is not None and head:
+            tok = sp.gather(tok)
         out = self.head(tok, c, f) if head else None
         return (out, feats) if features else out
 
