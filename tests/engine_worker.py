@@ -8,7 +8,7 @@ Scenarios (every rank also trains the single-process reference on the whole glob
   with real/fake logits; generator loss through the frozen D plus a frozen-teacher regression term; EMA); then
   a sharded checkpoint, one more step, a reload of the checkpoint and the same step again.
 * ``cp``: discriminator / teacher forwards under Ulysses context parallelism; logits, velocities and gradients.
-* ``bad``: ``setup`` (and a CP prepare) with the given settings; the error line is the result.
+* ``bad``: ``setup`` (and a CP prepare) with the given settings; each rank writes its error line.
 
 Rank 0 writes ``OUT/result.json``; every rank ends with barrier + destroy_process_group.
 """
@@ -16,6 +16,7 @@ Rank 0 writes ``OUT/result.json``; every rank ends with barrier + destroy_proces
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -106,6 +107,13 @@ def state(models: dict) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
+def update_err(a: dict, b: dict, start: dict) -> float:
+    """``|| (a - start) - (b - start) || / || b - start ||`` over all weights: how far the updates disagree."""
+    num = sum(((a[k][n].float() - b[k][n].float()) ** 2).sum().item() for k in b for n in b[k])
+    den = sum(((b[k][n].float() - start[k][n].float()) ** 2).sum().item() for k in b for n in b[k])
+    return (num / max(den, 1e-30)) ** 0.5
+
+
 def max_err(a: dict, b: dict) -> float:
     return max(max((a[k][n].float() - b[k][n].float()).abs().max().item() for n in b[k]) for k in b)
 
@@ -114,6 +122,7 @@ def scenario_train(engine, out: Path, steps: int) -> dict:
     rt = engine.rt
     cp = rt.cp > 1
     models = build(engine, cp)
+    start = state(models)
     norms = [train_step(rt, models, s) for s in range(steps)]
     after_k = state(models)
     ckpt = save_sharded(out / "ckpt", f"step{steps}", rt, {"gen": models["gen"], "disc": models["disc"]},
@@ -125,12 +134,12 @@ def scenario_train(engine, out: Path, steps: int) -> dict:
     resumed_k = state(fresh)
     train_step(rt, fresh, extra["step"])
     resumed = state(fresh)
-    ref_rt = Runtime(TrainerSettings(), torch.device("cpu"))
+    ref_rt = Runtime(TrainerSettings(precision=rt.settings.precision), torch.device("cpu"))
     ref = build(SingleEngine(ref_rt))
     ref_norms = [train_step(ref_rt, ref, s) for s in range(steps)]
     ref_k = state(ref)
     train_step(ref_rt, ref, steps)
-    return {"err_vs_single": max_err(after_k, ref_k), "err_continued_vs_single": max_err(continued, state(ref)),
+    return {"err_vs_single": max_err(after_k, ref_k), "update_err_vs_single": update_err(after_k, ref_k, start), "err_continued_vs_single": max_err(continued, state(ref)),
             "norm_rel_err": max(abs(a[k] / b[k] - 1) for a, b in zip(norms, ref_norms) for k in ("norm_d", "norm_g")),
             "err_reload": max_err(resumed_k, after_k), "err_resumed_vs_continued": max_err(resumed, continued),
             "accum": models["gen"].accum, "micro": models["gen"].micro, "ckpt": str(ckpt),
@@ -146,22 +155,29 @@ def cp_forward(disc, teacher, batch) -> dict[str, torch.Tensor]:
     return {"logits": logits.detach(), "vel": vel, "vel_causal": vel_causal}
 
 
-def scenario_cp(engine, visibility: str) -> dict:
+def scenario_cp(engine) -> dict:
+    """Both discriminator visibilities (bidirectional mask-free and block-causal) and the teacher, CP vs one process."""
     from aad_bench.engine.engines import all_reduce_grads
 
-    rt = engine.rt
-    mk = lambda: Discriminator(model(1), visibility, "video", [0, 1])  # noqa: E731
-    disc = engine.prepare(mk(), lambda m: adamw(m.parameters()), name="disc", batch=BATCH, context_parallel=True)
+    rt, out = engine.rt, {}
     teacher = engine.prepare(model(2), None, name="teacher", context_parallel=True)
-    batch = {k: v[rt.dp_slice(BATCH)] for k, v in data(0).items()}
-    got = cp_forward(disc, teacher, batch)
-    all_reduce_grads(list(disc.module.parameters()), rt.device)
-    ref = mk()
-    want = cp_forward(ref, model(2).requires_grad_(False), data(0))
-    grad = max((p.grad - q.grad).abs().max().item() for p, q in zip(disc.module.parameters(), ref.parameters())
-               if q.grad is not None)
-    return {**{f"err_{k}": (got[k] - want[k]).abs().max().item() for k in got}, "err_grad": grad,
-            "grad_scale": max(q.grad.abs().max().item() for q in ref.parameters() if q.grad is not None)}
+    for visibility in ("bidirectional", "causal"):
+        mk = lambda: Discriminator(model(1), visibility, "video", [0, 1])  # noqa: E731
+        disc = engine.prepare(mk(), lambda m: adamw(m.parameters()), name="disc", batch=BATCH,
+                              context_parallel=True)
+        batch = {k: v[rt.dp_slice(BATCH)] for k, v in data(0).items()}
+        seen = []  # tokens per rank in the blocks: L / cp when the split is active
+        disc.module.backbone.blocks[0].register_forward_hook(lambda m, a, o, seen=seen: seen.append(o.shape[1]))
+        got = cp_forward(disc, teacher, batch)
+        all_reduce_grads(list(disc.module.parameters()), rt.device)
+        ref = mk()
+        want = cp_forward(ref, model(2).requires_grad_(False), data(0))
+        pairs = [(p, q) for p, q in zip(disc.module.parameters(), ref.parameters()) if q.grad is not None]
+        out[visibility] = {**{f"err_{k}": (got[k] - want[k]).abs().max().item() for k in got},
+                           "err_grad": max((p.grad - q.grad).abs().max().item() for p, q in pairs),
+                           "grad_scale": max(q.grad.abs().max().item() for _, q in pairs),
+                           "block_tokens": seen[0], "clip_tokens": FRAMES * 16}
+    return out
 
 
 def scenario_bad(settings: dict) -> dict:
@@ -196,14 +212,14 @@ def main() -> None:
     scenario, out, opts = sys.argv[1], Path(sys.argv[2]), parse(sys.argv[3:])
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
-    if scenario == "bad":
+    if scenario == "bad":  # every rank reports: each must stop by itself, with the same line
         res = scenario_bad(opts)
-        print("RESULT " + json.dumps(res), flush=True)
+        (out / f"bad-rank{os.environ.get('RANK', '0')}.json").write_text(json.dumps(res))
         raise SystemExit(2 if res["error"] else 0)
-    steps, visibility = opts.pop("steps", 2), opts.pop("visibility", "bidirectional")
+    steps = opts.pop("steps", 2)
     engine = setup(opts)
     try:
-        res = scenario_train(engine, out, steps) if scenario == "train" else scenario_cp(engine, visibility)
+        res = scenario_train(engine, out, steps) if scenario == "train" else scenario_cp(engine)
         if engine.rt.is_main:
             (out / "result.json").write_text(json.dumps(res))
             print("RESULT " + json.dumps(res), flush=True)

@@ -73,6 +73,11 @@ def broadcast_module(module: nn.Module, src: int = 0) -> None:
         dist.broadcast(t.data, src)
 
 
+def dcp_args(folder: Any) -> dict[str, Any]:
+    """Arguments for ``torch.distributed.checkpoint.save/load``: one process needs no process group."""
+    return {"checkpoint_id": str(folder), "no_dist": not (dist.is_available() and dist.is_initialized())}
+
+
 def _fp32(x: Any) -> Any:
     return x.float() if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 else x
 

@@ -114,7 +114,8 @@ def consolidate(path: Path, out: Path) -> Path:
         if meta["engine"] == "deepspeed":
             from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
-            state[name] = get_fp32_state_dict_from_zero_checkpoint(str(path / name), tag="state")
+            sd = get_fp32_state_dict_from_zero_checkpoint(str(path / name), tag="state")
+            state[name] = {k: v.detach() for k, v in sd.items()}
         else:
             state[name] = _dcp_model(path / name, "model")
     for name, layout in meta["emas"].items():

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from aad_bench.engine.base import Trained
+from aad_bench.engine.base import Trained, dcp_args
 
 
 class ShardedEMA:
@@ -48,7 +48,7 @@ class ShardedEMA:
             return
         import torch.distributed.checkpoint as dcp
 
-        dcp.save(self.shadow, checkpoint_id=str(folder))
+        dcp.save(self.shadow, **dcp_args(folder))
 
     def load(self, folder: Path) -> None:
         """Collective: read what :meth:`save` wrote (same world size) into the shadow."""
@@ -61,7 +61,7 @@ class ShardedEMA:
             return
         import torch.distributed.checkpoint as dcp
 
-        dcp.load(self.shadow, checkpoint_id=str(folder))
+        dcp.load(self.shadow, **dcp_args(folder))
 
 
 def zero3_consolidate(folder: Path) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from aad_bench.engine.base import ENGINES, ROUTED, Engine, OptimizerFactory, Trained, transformer_blocks
+from aad_bench.engine.base import ENGINES, ROUTED, Engine, OptimizerFactory, Trained, dcp_args, transformer_blocks
 
 BUCKET_BYTES = 25 << 20  # DDP's default bucket size
 
@@ -23,7 +23,7 @@ class DCPState(Trained):
         """Collective: every rank writes its shards under ``folder``."""
         import torch.distributed.checkpoint as dcp
 
-        dcp.save(self._state(), checkpoint_id=str(folder))
+        dcp.save(self._state(), **dcp_args(folder))
 
     def load(self, folder: Path) -> None:
         """Collective: read the shards of ``folder`` into the module and optimizer.
@@ -39,13 +39,13 @@ class DCPState(Trained):
         )
 
         state = self._state()
-        dcp.load({"model": state["model"]}, checkpoint_id=str(folder))
+        dcp.load({"model": state["model"]}, **dcp_args(folder))
         set_model_state_dict(self.module, state["model"])
         if self._optimizer is None:
             return
         saved = dcp.FileSystemReader(str(folder)).read_metadata().state_dict_metadata
-        dcp.load({"optim": state["optim"]}, checkpoint_id=str(folder),
-                 planner=dcp.DefaultLoadPlanner(allow_partial_load=True))
+        dcp.load({"optim": state["optim"]}, planner=dcp.DefaultLoadPlanner(allow_partial_load=True),
+                 **dcp_args(folder))
         optim = state["optim"]
         optim["state"] = {fqn: v for fqn, v in optim["state"].items()
                           if all(f"optim.state.{fqn}.{k}" in saved for k in v)}
@@ -147,9 +147,11 @@ class FSDPEngine(Engine):
 
         rt = self.rt
         mesh = init_device_mesh(rt.device.type, (rt.world,))
-        # bf16 training: bf16 all-gathers and compute, fp32 gradient reduction and fp32 sharded master weights
-        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) \
-            if rt.settings.precision == "bf16" and optimizer is not None else MixedPrecisionPolicy()
+        # bf16 is autocast over fp32 shards, like every engine; fsdp_bf16_params gathers bf16 weights instead
+        # (half the all-gather traffic, but norms/embeddings then run in bf16: numerics differ from the others)
+        bf16_params = rt.settings.precision == "bf16" and rt.settings.fsdp_bf16_params and optimizer is not None
+        mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16_params \
+            else MixedPrecisionPolicy()
         kw = {"mesh": mesh, "mp_policy": mp, "reshard_after_forward": rt.settings.reshard_after_forward}
         for blk in transformer_blocks(module):
             fully_shard(blk, **kw)

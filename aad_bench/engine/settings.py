@@ -57,6 +57,7 @@ class TrainerSettings:
     deepspeed_config: str = "zero2"
     offload_optimizer: bool = False
     reshard_after_forward: bool = True
+    fsdp_bf16_params: bool = False
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
     def __post_init__(self) -> None:
