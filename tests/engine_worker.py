@@ -139,7 +139,8 @@ def scenario_train(engine, out: Path, steps: int) -> dict:
     ref_norms = [train_step(ref_rt, ref, s) for s in range(steps)]
     ref_k = state(ref)
     train_step(ref_rt, ref, steps)
-    return {"err_vs_single": max_err(after_k, ref_k), "update_err_vs_single": update_err(after_k, ref_k, start), "err_continued_vs_single": max_err(continued, state(ref)),
+    return {"err_vs_single": max_err(after_k, ref_k), "update_err_vs_single": update_err(after_k, ref_k, start),
+            "err_continued_vs_single": max_err(continued, state(ref)),
             "norm_rel_err": max(abs(a[k] / b[k] - 1) for a, b in zip(norms, ref_norms) for k in ("norm_d", "norm_g")),
             "err_reload": max_err(resumed_k, after_k), "err_resumed_vs_continued": max_err(resumed, continued),
             "accum": models["gen"].accum, "micro": models["gen"].micro, "ckpt": str(ckpt),
@@ -162,7 +163,7 @@ def scenario_cp(engine) -> dict:
     rt, out = engine.rt, {}
     teacher = engine.prepare(model(2), None, name="teacher", context_parallel=True)
     for visibility in ("bidirectional", "causal"):
-        mk = lambda: Discriminator(model(1), visibility, "video", [0, 1])  # noqa: E731
+        mk = lambda v=visibility: Discriminator(model(1), v, "video", [0, 1])  # noqa: E731
         disc = engine.prepare(mk(), lambda m: adamw(m.parameters()), name="disc", batch=BATCH,
                               context_parallel=True)
         batch = {k: v[rt.dp_slice(BATCH)] for k, v in data(0).items()}

@@ -132,7 +132,9 @@ def test_bad_input_ends_every_rank_with_one_line(args, needle, tmp_path):
 ])
 def test_more_engine_variants_equal_single(name, args, tmp_path):
     r = _ok(*torchrun("train", tmp_path, *args, timeout=900))
-    assert r["err_vs_single"] < FP32_TOL and r["err_resumed_vs_continued"] == 0.0, (name, r)
+    # DeepSpeedCPUAdam (offload) resumes within one float ulp, not bit-exactly
+    assert r["err_vs_single"] < FP32_TOL and r["err_resumed_vs_continued"] <= (1e-6 if "offload" in name else 0), (
+        name, r)
 
 
 @pytest.mark.slow

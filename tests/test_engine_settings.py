@@ -192,3 +192,22 @@ def test_wandb_offline_when_installed(tmp_path):
     tr.log("ode", 1, {"loss/ode": 0.5})
     tr.close()
     assert list((tmp_path / "wandb").glob("offline-run-*"))
+
+
+def test_activation_checkpointing_changes_no_number():
+    """Recomputed blocks give the same gradients; rollouts and frozen passes are left alone."""
+    from aad_bench.sampling import causal_rollout
+
+    grads = []
+    for ckpt in (False, True):
+        engine = setup({"activation_checkpointing": ckpt})
+        gen = engine.prepare(_model(0), lambda m: torch.optim.SGD(m.parameters(), lr=0.0), name="gen", batch=4)
+        disc = engine.prepare(_model(1), lambda m: torch.optim.SGD(m.parameters(), lr=0.0), name="disc", batch=4)
+        x, t = _batch(0)
+        fake = torch.cat([x[:, :1], causal_rollout(gen, x[:, 0], 2, noise=x[:, 1:], grad_chunks={0, 1})], 1)
+        disc.backward(disc(fake.detach(), t).pow(2).mean())
+        with disc.frozen():
+            loss = disc(fake, t).pow(2).mean() + gen(fake, t, causal=True).pow(2).mean()
+        gen.backward(loss)
+        grads.append([p.grad.clone() for m in (gen, disc) for p in m.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) and all(torch.equal(a, b) for a, b in zip(*grads))

@@ -46,13 +46,16 @@ def apply_checkpointing(module: nn.Module) -> None:
     """Recompute each block's activations in backward (full-clip forwards; streaming steps keep theirs).
 
     A streaming step reads a KV cache that later chunks change, so recomputing it in backward would not
-    reproduce the forward: :class:`Trained` switches checkpointing off around ``forward_cached``.
+    reproduce the forward: :class:`Trained` switches checkpointing off around ``forward_cached``. A frozen pass
+    (``Trained.frozen``, e.g. the generator's loss through D) is not checkpointed either: its weights require
+    grad again by the time backward would recompute it, and the recomputed graph would differ.
     """
     from torch.utils.checkpoint import checkpoint
 
     for blk in transformer_blocks(module):
-        def forward(*args: Any, _orig=blk.forward, **kwargs: Any) -> Any:
-            if _NO_CKPT.get() or not torch.is_grad_enabled():
+        def forward(*args: Any, _orig=blk.forward, _blk=blk, **kwargs: Any) -> Any:
+            trains = any(p.requires_grad for p in _blk.parameters())
+            if _NO_CKPT.get() or not torch.is_grad_enabled() or not trains:
                 return _orig(*args, **kwargs)
             return checkpoint(_orig, *args, use_reentrant=False, **kwargs)
 

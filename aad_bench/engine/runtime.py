@@ -32,6 +32,8 @@ def resolve_device(settings: TrainerSettings, local_rank: int = 0) -> torch.devi
     if settings.device == "cpu" or not has_cuda:
         return torch.device("cpu")
     n = torch.cuda.device_count()
+    if n == 1:  # the launcher bound this task to one GPU (CUDA_VISIBLE_DEVICES = its local rank)
+        return torch.device("cuda", 0)
     if local_rank >= n:
         raise EngineError(f"LOCAL_RANK={local_rank} but only {n} CUDA device(s) are visible: start at most {n} "
                           "tasks per node (slurm tasks_per_node = gpus_per_node)")
