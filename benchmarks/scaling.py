@@ -2,9 +2,10 @@
 
 1. Samples/s of a flow-matching training step of the default DiT (global batch 8, 1 thread per process):
    2 processes (``ddp``, ``fsdp``) vs 1 (``single``) → ``dp2_over_dp1`` (ideal 2.0 on 2 free cores).
-2. Bytes of parameters + gradients + optimizer state held per rank after one AdamW step of a wider DiT (storages
-   reachable from the module, its gradients and the optimizer / ZeRO optimizer, each counted once), at 2 ranks
-   under ZeRO-3 and FSDP vs one process → ``zero3_mem_ratio``, ``fsdp_mem_ratio`` (target <= 0.6).
+2. Bytes of parameters + gradients + optimizer state held per rank at the peak of an AdamW step of a wider DiT
+   (after backward, before the update; storages reachable from the module, its gradients and the optimizer /
+   ZeRO optimizer with its buffers, each counted once), at 2 ranks under ZeRO-3 and FSDP vs one process →
+   ``zero3_mem_ratio``, ``fsdp_mem_ratio`` (target <= 0.6); ZeRO-3 also at 4 ranks.
 3. Peak RSS above the resting RSS (VmHWM after a reset) of a bidirectional discriminator forward+backward on a
    long clip, per rank at Ulysses cp=2 vs cp=1 → ``cp2_disc_mem_ratio``; and its time.
 
@@ -91,13 +92,16 @@ def worker_memory(engine) -> dict:
     m = engine.prepare(_dit(384, 8, 6), lambda mod: torch.optim.AdamW(mod.parameters(), lr=1e-4), name="model",
                        batch=engine.rt.dp_size, grad_clip=1.0)
     x = torch.randn(1, 5, 3, 32, 32)
-    m.backward(_flow_loss(m, x, torch.Generator().manual_seed(0)))
-    m.step()
+    g = torch.Generator().manual_seed(0)
+    m.backward(_flow_loss(m, x, g))
+    m.step()  # creates the optimizer state
+    m.backward(_flow_loss(m, x, g))  # the peak: weights + gradients + optimizer state, just before the update
     held: dict = {}
     seen: set = set()
     _storages([list(m.module.parameters()), m.optimizer], seen, held)
-    if hasattr(m, "ds"):
+    if getattr(m, "ds", None) is not None:
         _storages(m.ds.optimizer, seen, held)
+    m.step()
     return {"param_optim_mb": sum(held.values()) / 2**20,
             "n_params": sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for p in m.module.parameters())}
 
@@ -134,9 +138,9 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     engine = setup(json.loads(args.trainer))
     try:
-        if args.what == "throughput":
+        if args.worker == "throughput":
             res = worker_throughput(engine, args.steps, 8)
-        elif args.what == "memory":
+        elif args.worker == "memory":
             res = worker_memory(engine)
         else:
             res = worker_cp(engine, args.frames)
@@ -178,11 +182,13 @@ def main() -> dict:
     single = run("memory", {}, 1)[0]
     zero3 = run("memory", {"engine": "deepspeed", "deepspeed_config": "zero3"}, 2)
     fsdp_m = run("memory", {"engine": "fsdp"}, 2)
+    zero3_4 = run("memory", {"engine": "deepspeed", "deepspeed_config": "zero3"}, 4)
     res.update(mem_params=single["n_params"], single_param_optim_mb=round(single["param_optim_mb"], 1),
                zero3_param_optim_mb=[round(r["param_optim_mb"], 1) for r in zero3],
                fsdp_param_optim_mb=[round(r["param_optim_mb"], 1) for r in fsdp_m],
                zero3_mem_ratio=round(max(r["param_optim_mb"] for r in zero3) / single["param_optim_mb"], 3),
-               fsdp_mem_ratio=round(max(r["param_optim_mb"] for r in fsdp_m) / single["param_optim_mb"], 3))
+               fsdp_mem_ratio=round(max(r["param_optim_mb"] for r in fsdp_m) / single["param_optim_mb"], 3),
+               zero3_mem_ratio_4ranks=round(max(r["param_optim_mb"] for r in zero3_4) / single["param_optim_mb"], 3))
     cp1 = run("cp", {"engine": "ddp"}, 1, frames=33)[0]
     cp2 = run("cp", {"engine": "ddp", "cp": 2}, 2, frames=33)
     res.update(cp_tokens=cp1["tokens"], cp1_disc_peak_mb=round(cp1["peak_extra_mb"], 1),
