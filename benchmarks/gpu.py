@@ -72,7 +72,7 @@ def measure(fn: Callable[[], object], dev: torch.device, repeats: int) -> dict:
 def stage_steps(engine, size: dict) -> dict[str, Callable[[], object]]:
     """Closures running one optimizer step of each stage's shape on random data."""
     from aad_bench.models.discriminator import Discriminator, logistic_d_loss, nonsaturating_g_loss
-    from aad_bench.sampling import causal_rollout
+    from aad_bench.sampling.samplers import causal_rollout
 
     dev, b, f = engine.rt.device, size["batch"], size["frames"]
     opt = lambda m: torch.optim.AdamW(m.parameters(), lr=1e-5)  # noqa: E731
@@ -146,7 +146,7 @@ def disc_tradeoff(engine, size: dict, frames_list: list[int], repeats: int) -> l
 
 @torch.no_grad()
 def streaming_fps(engine, size: dict, chunks: int) -> dict:
-    from aad_bench.sampling import causal_rollout
+    from aad_bench.sampling.samplers import causal_rollout
 
     student = engine.prepare(_model(size), None, name="student")
     cond = torch.randn(1, 3, size["hw"], size["hw"], device=engine.rt.device)

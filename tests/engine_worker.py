@@ -32,7 +32,7 @@ from aad_bench.engine.runtime import Runtime
 from aad_bench.engine.settings import EngineError, TrainerSettings
 from aad_bench.models.discriminator import Discriminator, logistic_d_loss, nonsaturating_g_loss
 from aad_bench.models.dit import DiTConfig, VideoDiT
-from aad_bench.sampling import causal_rollout
+from aad_bench.sampling.samplers import causal_rollout
 
 BATCH, FRAMES, LR = 4, 9, 1e-3
 

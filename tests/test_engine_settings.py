@@ -13,7 +13,7 @@ from aad_bench.engine.checkpoint import check_compatible, consolidate, load_shar
 from aad_bench.engine.ema import ShardedEMA
 from aad_bench.engine.runtime import Runtime, check_layout
 from aad_bench.models.dit import DiTConfig, VideoDiT
-from aad_bench.training.checkpoint import EMA
+from aad_bench.training.optim import EMA
 
 
 def _model(seed: int = 0) -> VideoDiT:
@@ -196,7 +196,7 @@ def test_wandb_offline_when_installed(tmp_path):
 
 def test_activation_checkpointing_changes_no_number():
     """Recomputed blocks give the same gradients; rollouts and frozen passes are left alone."""
-    from aad_bench.sampling import causal_rollout
+    from aad_bench.sampling.samplers import causal_rollout
 
     grads = []
     for ckpt in (False, True):

@@ -1,5 +1,6 @@
-"""Training on GPUs and across processes: device and precision, engines (single | ddp | fsdp | deepspeed),
-Ulysses context parallelism, sharded checkpoints, experiment tracking. See docs/engine.md.
+"""Training on GPUs and across processes: device, precision, engines, context parallelism, sharded checkpoints.
+
+Engines: single | ddp | fsdp | deepspeed; Ulysses context parallelism; experiment tracking. See docs/engine.md.
 
 A run builds one :class:`Engine` from the ``trainer`` config (:func:`setup`), prepares each model with
 ``engine.prepare(...)`` into a :class:`Trained` handle, and ends with ``engine.rt.close()``.

@@ -106,6 +106,7 @@ class Trained:
 
     # -- calling ---------------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's forward, through the engine (hooks, autocast; bf16 outputs come back as fp32)."""
         return self._call("forward", *args, **kwargs)
 
     def __getattr__(self, item: str) -> Any:  # only reached for names the handle itself does not have
@@ -123,8 +124,10 @@ class Trained:
         return tree_map(_fp32, out) if self.engine.rt.settings.precision == "bf16" else out
 
     def _invoke(self, method: str, args: tuple, kwargs: dict) -> Any:
-        """Run ``module.<method>`` (``forward`` through ``__call__``, so module hooks run); engines whose hooks live
-        on a wrapper route it through that wrapper."""
+        """Run ``module.<method>``; ``forward`` goes through ``__call__`` so that module hooks run.
+
+        Engines whose hooks live on a wrapper route the call through that wrapper.
+        """
         fn = self.module if method == "forward" else getattr(self.module, method)
         return fn(*args, **kwargs)
 
@@ -225,6 +228,10 @@ class Engine:
         """Place, shard and wrap ``module``; ``optimizer(module)`` builds its optimizer (None = frozen).
 
         Args:
+            module: the model (moved to the run's device; sharded by fsdp / ZeRO-3).
+            optimizer: builds the optimizer from the prepared module; None prepares a frozen model.
+            name: the model's name in error messages and checkpoints.
+            grad_clip: the max gradient norm applied at :meth:`Trained.step` (None = measure only).
             batch: the global batch per optimizer step (checked against micro_batch x dp; sets accumulation).
             batch_setting: the config key of ``batch`` for error messages (e.g. ``method.dmd.batch``).
             context_parallel: split its full-clip forwards over the CP group (``trainer.cp > 1``).

@@ -52,10 +52,12 @@ class DeepSpeedHandle(Trained):
 
     @property
     def zero3(self) -> bool:
+        """Weights are ZeRO-3 partitions."""
         return self.ds is not None and bool(self.ds.zero_optimization_partition_weights())
 
     @property
     def layout(self) -> str:  # type: ignore[override]
+        """``zero3`` or ``full``."""
         return "zero3" if self.zero3 else "full"
 
     def _invoke(self, method: str, args: tuple, kwargs: dict) -> Any:
@@ -81,6 +83,7 @@ class DeepSpeedHandle(Trained):
         return norm
 
     def local_params(self) -> dict[str, torch.Tensor]:
+        """ZeRO-3: this rank's flat partitions; else the whole weights."""
         if self.zero3:
             return {n: p.ds_tensor.data for n, p in self.module.named_parameters()}
         return super().local_params()
@@ -99,6 +102,7 @@ class DeepSpeedHandle(Trained):
                 safe_set_full_fp32_param(p, values[n])
 
     def full_state_dict(self) -> dict[str, torch.Tensor]:
+        """Every weight gathered, on the CPU of every rank (collective under ZeRO-3)."""
         if not self.zero3:
             return super().full_state_dict()
         import deepspeed
@@ -112,6 +116,7 @@ class DeepSpeedHandle(Trained):
             self.ds.save_checkpoint(str(folder), tag="state")
 
     def load(self, folder: Path) -> None:
+        """Collective: restore module and ZeRO optimizer partitions from ``folder``."""
         if self.ds is not None and self._optimizer is not None:
             path, _ = self.ds.load_checkpoint(str(folder), tag="state")
             if path is None:

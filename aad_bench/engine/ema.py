@@ -1,7 +1,8 @@
-"""EMA of a prepared model's weights, held in the weights' own layout (whole tensors, FSDP shards, ZeRO-3
-partitions), so no rank ever holds a second full copy of a sharded model.
+"""EMA of a prepared model's weights, held in the weights' own layout.
 
-Same arithmetic as ``training.checkpoint.EMA`` (``shadow.lerp_(w, 1 - decay)`` per parameter).
+Whole tensors, FSDP shards or ZeRO-3 partitions: no rank ever holds a second full copy of a sharded model.
+
+Same arithmetic as ``training.optim.EMA`` (``shadow.lerp_(w, 1 - decay)`` per parameter).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ShardedEMA:
 
     @torch.no_grad()
     def update(self) -> None:
+        """One EMA step towards the model's current weights."""
         for n, t in self.model.local_params().items():
             self.shadow[n].lerp_(t, 1 - self.decay)
 

@@ -127,6 +127,7 @@ class FSDPHandle(DCPState):
         super()._backward(loss, last)
 
     def full_state_dict(self) -> dict[str, torch.Tensor]:
+        """Every weight unsharded, on the CPU of every rank (collective)."""
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
         sd = get_model_state_dict(self.module, options=StateDictOptions(full_state_dict=True))

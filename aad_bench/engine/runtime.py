@@ -89,18 +89,22 @@ class Runtime:
 
     @property
     def cp(self) -> int:
+        """Context-parallel degree (ranks that share the same samples)."""
         return self.settings.cp
 
     @property
     def dp_size(self) -> int:
+        """Data-parallel size = world size / cp."""
         return self.world // self.cp
 
     @property
     def dp_rank(self) -> int:
+        """This rank's data-parallel index (CP peers share it)."""
         return self.rank // self.cp
 
     @property
     def cp_rank(self) -> int:
+        """This rank's index inside its CP group."""
         return self.rank % self.cp
 
     @property
@@ -110,6 +114,7 @@ class Runtime:
 
     @property
     def distributed(self) -> bool:
+        """A process group is up."""
         return dist.is_available() and dist.is_initialized()
 
     @property
@@ -138,6 +143,7 @@ class Runtime:
         return s
 
     def barrier(self) -> None:
+        """Wait for every rank (no-op in one process)."""
         if self.distributed:
             dist.barrier()
 
@@ -219,7 +225,7 @@ def init_runtime(settings: TrainerSettings) -> Runtime:
 
 @contextlib.contextmanager
 def runtime(settings: TrainerSettings) -> Iterator[Runtime]:
-    """``with runtime(settings) as rt:`` — the process group is torn down however the block ends."""
+    """A :class:`Runtime` whose process group is torn down however the ``with`` block ends."""
     rt = init_runtime(settings)
     try:
         yield rt

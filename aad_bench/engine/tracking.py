@@ -88,6 +88,7 @@ class Tracker:
                                              format="gif")})
 
     def close(self) -> None:
+        """Flush and close the trackers."""
         if self.tb is not None:
             self.tb.close()
         if self.wandb is not None:

@@ -28,9 +28,11 @@ from torch import nn
 class HeadParallel(Protocol):
     """What attention needs from a context-parallel group (implemented by ``engine.ulysses.SeqParallel``)."""
 
-    def heads_from_seq(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]: ...
+    def heads_from_seq(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``[B, H, L/P, d]`` x3 → ``[B, H/P, L, d]`` x3 (all tokens of this rank's heads)."""
 
-    def seq_from_heads(self, o: torch.Tensor) -> torch.Tensor: ...
+    def seq_from_heads(self, o: torch.Tensor) -> torch.Tensor:
+        """``[B, H/P, L, d]`` → ``[B, H, L/P, d]``."""
 
 
 def chunk_ids(frames: int, chunk: int, first: int = 0) -> torch.Tensor:
