@@ -69,23 +69,22 @@ def build(engine, cp: bool = False) -> dict[str, object]:
     return {"gen": gen, "disc": disc, "teacher": teacher, "ema": ShardedEMA(gen, 0.9)}
 
 
-def micro_batches(rt: Runtime, m: Trained, batch: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-    """This rank's micro-batches of the global batch (its data-parallel share, split into ``accum`` parts)."""
-    mine = {k: v[rt.dp_slice(BATCH)] for k, v in batch.items()}
-    return [{k: v[i * m.micro:(i + 1) * m.micro] for k, v in mine.items()} for i in range(m.accum)]
+def micro_batches(m: Trained, batch: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    """The accumulation parts of the global batch (each is split over the data-parallel ranks inside the calls)."""
+    return [{k: v[part] for k, v in batch.items()} for part in m.parts(BATCH)]
 
 
 def train_step(rt: Runtime, models: dict, step: int) -> dict[str, float]:
     gen, disc, teacher = models["gen"], models["disc"], models["teacher"]
     fakes = []
-    for mb in micro_batches(rt, disc, data(step)):
+    for mb in micro_batches(disc, data(step)):
         cond = mb["real"][:, 0]
         fake = torch.cat([cond[:, None], causal_rollout(gen, cond, 2, noise=mb["noise"], grad_chunks={0, 1})], 1)
         fakes.append(fake)
         loss_d = logistic_d_loss(disc(mb["real"], mb["t"]), disc(fake.detach(), mb["t"]))
         disc.backward(loss_d)
     nd = disc.step()
-    for mb, fake in zip(micro_batches(rt, gen, data(step)), fakes):
+    for mb, fake in zip(micro_batches(gen, data(step)), fakes):
         with disc.frozen():
             loss_g = nonsaturating_g_loss(disc(fake, mb["t"]))
         with torch.no_grad():
@@ -166,7 +165,7 @@ def scenario_cp(engine) -> dict:
         mk = lambda v=visibility: Discriminator(model(1), v, "video", [0, 1])  # noqa: E731
         disc = engine.prepare(mk(), lambda m: adamw(m.parameters()), name="disc", batch=BATCH,
                               context_parallel=True)
-        batch = {k: v[rt.dp_slice(BATCH)] for k, v in data(0).items()}
+        batch = data(0)
         seen = []  # tokens per rank in the blocks: L / cp when the split is active
         disc.module.backbone.blocks[0].register_forward_hook(lambda m, a, o, seen=seen: seen.append(o.shape[1]))
         got = cp_forward(disc, teacher, batch)

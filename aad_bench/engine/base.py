@@ -1,11 +1,13 @@
 """What every engine provides: :class:`Engine` prepares modules into :class:`Trained` handles.
 
-A stage loop keeps calling its models as before (``model(x, t)``, ``model.forward_cached(...)``, ``model.cfg``);
-the handle routes each call through the engine's machinery (FSDP's unshard hooks, DeepSpeed's ZeRO-3 gathers,
-bf16 autocast) and trains through two calls::
+A stage loop keeps calling its models as before (``model(x, t)``, ``model.forward_cached(...)``, ``model.cfg``)
+on the *global* batch: the handle gives each data-parallel rank its share of the batch for the model call and
+gathers the outputs, so everything around the models (noise, losses, metrics, early stopping) is computed the
+same on every rank and equals the single-process run. The handle also routes each call through the engine's
+machinery (FSDP's unshard hooks, DeepSpeed's ZeRO-3 gathers, bf16 autocast) and trains through two calls::
 
-    for micro_batch in ...:            # accumulation steps (trainer.micro_batch)
-        model.backward(loss)           # scaled 1/accum; gradients synchronise on the last micro-batch only
+    for part in model.parts(batch):    # accumulation steps (trainer.micro_batch): slices of the global batch
+        model.backward(loss_on(part))  # scaled 1/accum; gradients synchronise on the last micro-batch only
     norm = model.step(check=guard)     # clip to the prepared grad_clip, guard(norm), optimizer step, zero grads
 
 Rollouts call the generator once per chunk before one backward; torch's DDP reducer allows a single forward
@@ -23,8 +25,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils._pytree import tree_map
+from torch.utils._pytree import tree_leaves, tree_map
 
+from aad_bench.engine import collectives
 from aad_bench.engine.runtime import Runtime
 from aad_bench.engine.settings import EngineError, split_batch
 from aad_bench.registry import Registry
@@ -81,6 +84,14 @@ def dcp_args(folder: Any) -> dict[str, Any]:
     return {"checkpoint_id": str(folder), "no_dist": not (dist.is_available() and dist.is_initialized())}
 
 
+def _split(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
+    return collectives.split(x, rt.dp_group, rt.dp_size, rt.dp_rank, 0)
+
+
+def _gather(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
+    return collectives.gather(x, rt.dp_group, rt.dp_size, rt.dp_rank, 0)
+
+
 def _fp32(x: Any) -> Any:
     return x.float() if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 else x
 
@@ -115,13 +126,32 @@ class Trained:
         return getattr(self.module, item)
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        rt = self.engine.rt
+        local = self._share((args, kwargs))
+        if local is not None:  # data parallel: this rank runs its share of the batch
+            args, kwargs = tree_map(lambda x: _split(x, rt) if isinstance(x, torch.Tensor) else x, (args, kwargs))
         token = _NO_CKPT.set(method != "forward")
         try:
-            with self.engine.rt.autocast():
+            with rt.autocast():
                 out = self._invoke(method, args, kwargs)
         finally:
             _NO_CKPT.reset(token)
-        return tree_map(_fp32, out) if self.engine.rt.settings.precision == "bf16" else out
+        if local is not None:
+            out = tree_map(lambda x: _gather(x, rt) if isinstance(x, torch.Tensor) and x.shape[:1] == (local,)
+                           else x, out)
+        return tree_map(_fp32, out) if rt.settings.precision == "bf16" else out
+
+    def _share(self, inputs: Any) -> int | None:
+        """This rank's batch size when the call's tensors (all batch-first) split over the data-parallel ranks.
+
+        None = run the whole batch on every rank (one process, or a batch that does not divide): replicated work
+        gives every rank the full gradient, which the engines' mean keeps exact.
+        """
+        dp = self.engine.rt.dp_size
+        sizes = {t.shape[0] for t in tree_leaves(inputs) if isinstance(t, torch.Tensor) and t.dim()}
+        if dp == 1 or len(sizes) != 1 or next(iter(sizes)) % dp:
+            return None
+        return next(iter(sizes)) // dp
 
     def _invoke(self, method: str, args: tuple, kwargs: dict) -> Any:
         """Run ``module.<method>``; ``forward`` goes through ``__call__`` so that module hooks run.
@@ -145,6 +175,14 @@ class Trained:
             del module.forward
 
     # -- training --------------------------------------------------------------------------------------
+    def parts(self, batch: int) -> list[slice]:
+        """The accumulation slices of a global batch of ``batch`` (one slice = micro-batch x data-parallel size)."""
+        n = self.micro * self.engine.rt.dp_size
+        if n * self.accum != batch:
+            raise EngineError(f"{self.name}: a global batch of {batch} is not micro-batch {self.micro} x "
+                              f"accumulation {self.accum} x data-parallel {self.engine.rt.dp_size}")
+        return [slice(i * n, (i + 1) * n) for i in range(self.accum)]
+
     @property
     def optimizer(self) -> Any:
         """The optimizer whose ``param_groups`` carry the learning rates (``set_lr`` works on it)."""

@@ -11,7 +11,7 @@ import contextlib
 import os
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -85,6 +85,8 @@ class Runtime:
     local_rank: int = 0
     backend: str | None = None
     cp_group: Any = None  # this rank's context-parallel group (None when cp == 1)
+    dp_group: Any = None  # the ranks holding the other shares of this rank's batch (None = the world)
+    control: Any = None  # gloo group with a long timeout: rank 0's decisions may wait on slow file work
     owns_group: bool = False  # we created the default process group (and destroy it in close())
 
     @property
@@ -157,12 +159,31 @@ class Runtime:
         return {k: float(v) / self.world for k, v in zip(values, t.tolist())}
 
     def broadcast(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every rank."""
-        if not self.distributed:
+        """Rank 0's ``obj`` on every rank (over the control group: no collective timeout while rank 0 works)."""
+        if not self.distributed or self.world == 1:
             return obj
         box = [obj]
-        dist.broadcast_object_list(box, src=0)
+        dist.broadcast_object_list(box, src=0, group=self.control)
         return box[0]
+
+    def main_decides(self, decide: Callable[[], Any]) -> Any:
+        """Run ``decide`` on rank 0 only and hand its result to every rank.
+
+        For choices that read files other jobs may be writing (caches, checkpoints): every rank must take the same
+        branch, or the collectives inside model calls would no longer pair up.
+        """
+        value, error = None, None
+        if self.is_main:
+            try:
+                value = decide()
+            except Exception as e:  # the other ranks must not wait forever for a decision
+                error = e
+        value, msg = self.broadcast((value, None if error is None else f"{type(error).__name__}: {error}"))
+        if error is not None:
+            raise error
+        if msg is not None:
+            raise RuntimeError(f"rank 0 failed: {msg}")
+        return value
 
     def describe(self) -> dict[str, Any]:
         """Provenance: world size, layout, engine, every rank's host and device, SLURM ids (collective)."""
@@ -214,13 +235,30 @@ def init_runtime(settings: TrainerSettings) -> Runtime:
         torch.backends.cudnn.allow_tf32 = settings.tf32
     if settings.engine != "single" and not rt.distributed:
         _init_group(rt, env["world"])
-    if rt.distributed and settings.cp > 1:
-        for k in range(rt.world // settings.cp):  # every rank creates every group, in the same order
-            ranks = list(range(k * settings.cp, (k + 1) * settings.cp))
-            group = dist.new_group(ranks)
-            if rt.rank in ranks:
-                rt.cp_group = group
+    if rt.distributed:
+        _make_groups(rt)
     return rt
+
+
+def _make_groups(rt: Runtime) -> None:
+    """CP groups (consecutive ranks), DP groups (same CP rank) and the control group.
+
+    Every rank creates every group, in the same order.
+    """
+    cp = rt.settings.cp
+    rt.control = dist.new_group(backend="gloo", timeout=timedelta(hours=24))
+    if cp == 1:
+        return
+    for k in range(rt.world // cp):
+        ranks = list(range(k * cp, (k + 1) * cp))
+        group = dist.new_group(ranks)
+        if rt.rank in ranks:
+            rt.cp_group = group
+    for c in range(cp):
+        ranks = list(range(c, rt.world, cp))
+        group = dist.new_group(ranks)
+        if rt.rank in ranks:
+            rt.dp_group = group
 
 
 @contextlib.contextmanager
@@ -231,3 +269,8 @@ def runtime(settings: TrainerSettings) -> Iterator[Runtime]:
         yield rt
     finally:
         rt.close()
+
+
+def is_main() -> bool:
+    """Whether this process is rank 0 of its run (or the only process)."""
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0

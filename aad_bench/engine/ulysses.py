@@ -5,11 +5,9 @@ Attention swaps the split: an all-to-all turns ``[B, H, L/P, d]`` (all heads, lo
 ``[B, H/P, L, d]`` (local heads, all tokens), so every rank attends over the whole clip with the *global* mask
 and rotary angles, then a second all-to-all swaps back. Outputs (features, the velocity) are gathered.
 
-Gradient convention (what makes DP x CP plain data parallelism over the world): every rank of a CP group computes
-the same loss; :func:`gather`'s backward sums the incoming gradients over the group before taking the local
-slice, and :func:`split`'s backward gathers the slices and divides by P. Then a parameter's gradient summed over
-the group equals ``P x`` the single-process gradient whether it sits before, inside or after the split, and the
-engines' mean over all ``dp x cp`` ranks is the data-parallel mean.
+Gradients follow ``engine.collectives``: every rank of a CP group computes the same loss, a parameter's gradient
+summed over the group is ``P x`` the single-process one wherever it sits (before, inside or after the split), and
+the engines' mean over all ``dp x cp`` ranks is the single-process gradient.
 """
 
 from __future__ import annotations
@@ -18,38 +16,8 @@ import torch
 import torch.distributed as dist
 from torch.distributed.nn.functional import all_to_all_single
 
+from aad_bench.engine.collectives import gather, split
 from aad_bench.engine.settings import EngineError
-
-
-def _gather_seq(x: torch.Tensor, group, size: int) -> torch.Tensor:
-    parts = [torch.empty_like(x) for _ in range(size)]
-    dist.all_gather(parts, x.contiguous(), group=group)
-    return torch.cat(parts, dim=1)
-
-
-class _Split(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, group, size, rank):
-        ctx.group, ctx.size = group, size
-        n = x.shape[1] // size
-        return x[:, rank * n:(rank + 1) * n].contiguous()
-
-    @staticmethod
-    def backward(ctx, g):
-        return _gather_seq(g, ctx.group, ctx.size) / ctx.size, None, None, None
-
-
-class _Gather(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, group, size, rank):
-        ctx.group, ctx.size, ctx.rank, ctx.n = group, size, rank, x.shape[1]
-        return _gather_seq(x, group, size)
-
-    @staticmethod
-    def backward(ctx, g):
-        g = g.contiguous()
-        dist.all_reduce(g, group=ctx.group)
-        return g[:, ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n].contiguous(), None, None, None
 
 
 class SeqParallel:
@@ -69,11 +37,11 @@ class SeqParallel:
         if x.shape[1] % self.size:
             raise EngineError(f"trainer.cp={self.size} must divide the token count {x.shape[1]} of the clip "
                               "(frames x tokens per frame)")
-        return _Split.apply(x, self.group, self.size, self.rank)
+        return split(x, self.group, self.size, self.rank, 1)
 
     def gather(self, x: torch.Tensor) -> torch.Tensor:
         """All ``L`` tokens from every rank's ``[B, L/P, ...]``."""
-        return _Gather.apply(x, self.group, self.size, self.rank)
+        return gather(x, self.group, self.size, self.rank, 1, reduce=True)
 
     def heads_from_seq(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor):
         """``[B, H, L/P, d]`` x3 (all heads, local tokens) → ``[B, H/P, L, d]`` x3 (local heads, all tokens)."""
