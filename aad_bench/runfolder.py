@@ -8,6 +8,7 @@ Layout (see DESIGN.md)::
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,14 @@ from aad_bench.utils.provenance import provenance
 STATUSES = ("running", "finished", "diverged", "failed")
 
 
+def _follower() -> bool:
+    """A rank other than 0 of a distributed run: only rank 0 writes run-folder files."""
+    d = sys.modules.get("torch.distributed")
+    return d is not None and d.is_available() and d.is_initialized() and d.get_rank() != 0
+
+
 class RunFolder:
-    """Read/write access to one run folder.
+    """Read/write access to one run folder (in a distributed run, ranks other than 0 only read).
 
     Args:
         path: the folder (created on :meth:`start`).
@@ -67,11 +74,16 @@ class RunFolder:
         """Whether the run ended with status ``finished``."""
         return self.status == "finished"
 
-    def start(self, config_yaml: str, info: dict[str, Any]) -> None:
-        """Create the folder, write config + provenance, set status ``running`` (keeps earlier fields)."""
+    def start(self, config_yaml: str, info: dict[str, Any], extra_provenance: dict[str, Any] | None = None) -> None:
+        """Create the folder, write config + provenance, set status ``running`` (keeps earlier fields).
+
+        ``extra_provenance`` adds fields to ``provenance.json`` (e.g. ``distributed``: world size, engine, devices).
+        """
+        if _follower():
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path / "config.yaml", config_yaml)
-        prov = provenance()
+        prov = {**provenance(), **(extra_provenance or {})}
         prov["started_at"] = time.time()
         atomic_write_json(self.path / "provenance.json", prov)
         self.update(status="running", reason=None, **info)
@@ -83,7 +95,8 @@ class RunFolder:
         res = self.results()
         res.update(fields)
         res["updated_at"] = time.time()
-        atomic_write_json(self.results_path, res)
+        if not _follower():
+            atomic_write_json(self.results_path, res)
         return res
 
     def finish(self, status: str, reason: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -92,6 +105,8 @@ class RunFolder:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one line to ``metrics.jsonl`` (adds a wall-clock timestamp)."""
+        if _follower():
+            return
         append_jsonl(self.metrics_path, {**record, "time": round(time.time(), 3)})
 
     def metrics(self) -> list[dict[str, Any]]:

@@ -98,11 +98,7 @@ def train_step(rt: Runtime, models: dict, step: int) -> dict[str, float]:
 
 def state(models: dict) -> dict[str, dict[str, torch.Tensor]]:
     out = {k: models[k].full_state_dict() for k in ("gen", "disc")}
-    ema = models["ema"]
-    saved = {n: t.detach().clone() for n, t in models["gen"].local_params().items()}
-    ema.copy_to_model()
-    out["ema"] = models["gen"].full_state_dict()
-    models["gen"].set_local_params(saved)
+    out["ema"] = models["ema"].full_state_dict()
     return out
 
 
@@ -125,11 +121,11 @@ def scenario_train(engine, out: Path, steps: int) -> dict:
     norms = [train_step(rt, models, s) for s in range(steps)]
     after_k = state(models)
     ckpt = save_sharded(out / "ckpt", f"step{steps}", rt, {"gen": models["gen"], "disc": models["disc"]},
-                        {"gen": models["ema"]}, extra={"step": steps})
+                        {"gen_ema": models["ema"]}, extra={"step": steps})
     train_step(rt, models, steps)
     continued = state(models)
     fresh = build(engine, cp)
-    extra = load_sharded(ckpt, rt, {"gen": fresh["gen"], "disc": fresh["disc"]}, {"gen": fresh["ema"]})
+    extra = load_sharded(ckpt, rt, {"gen": fresh["gen"], "disc": fresh["disc"]}, {"gen_ema": fresh["ema"]})
     resumed_k = state(fresh)
     train_step(rt, fresh, extra["step"])
     resumed = state(fresh)

@@ -80,7 +80,7 @@ def test_consolidated_checkpoint_loads_into_a_plain_module(trained, tmp_path):
     full = torch.load(consolidate(Path(r["ckpt"]), tmp_path / "full.pt"), weights_only=True)
     gen = VideoDiT(DiTConfig(height=16, width=16, patch=4, dim=32, depth=2, heads=2, chunk=4))
     gen.load_state_dict(full["gen"])
-    gen.load_state_dict(full["ema/gen"])
+    gen.load_state_dict(full["gen_ema"])
     Discriminator(gen, "bidirectional", "video", [0, 1]).load_state_dict(full["disc"])
     assert full["meta"]["world_size"] == 2
 

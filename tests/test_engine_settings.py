@@ -132,18 +132,18 @@ def test_single_process_sharded_checkpoint_resumes_and_consolidates(tmp_path):
         e.update()
 
     step(h, ema, 0)
-    ckpt = save_sharded(tmp_path, "0001-ode-0000001", engine.rt, {"student": h}, {"student": ema},
+    ckpt = save_sharded(tmp_path, "0001-ode-0000001", engine.rt, {"student": h}, {"student_ema": ema},
                         extra={"step": 1})
     step(h, ema, 1)
     h2 = mk()
     ema2 = ShardedEMA(h2, 0.5)
-    assert load_sharded(ckpt, engine.rt, {"student": h2}, {"student": ema2}) == {"step": 1}
+    assert load_sharded(ckpt, engine.rt, {"student": h2}, {"student_ema": ema2}) == {"step": 1}
     step(h2, ema2, 1)
     assert all(torch.equal(a, b) for a, b in zip(h.full_state_dict().values(), h2.full_state_dict().values()))
     assert all(torch.equal(ema.shadow[n], ema2.shadow[n]) for n in ema.shadow)
     out = consolidate(ckpt, tmp_path / "full.pt")
     full = torch.load(out, weights_only=True)
-    assert set(full) == {"student", "ema/student", "meta"} and full["meta"]["world_size"] == 1
+    assert set(full) == {"student", "student_ema", "meta"} and full["meta"]["world_size"] == 1
     model = VideoDiT(DiTConfig(height=16, width=16, patch=4, dim=32, depth=2, heads=2, chunk=4))
     model.load_state_dict(full["student"])  # a plain module samples from the consolidated file
     assert not list(tmp_path.glob(".*partial"))

@@ -92,8 +92,8 @@ def _gather(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
     return collectives.gather(x, rt.dp_group, rt.dp_size, rt.dp_rank, 0)
 
 
-def _fp32(x: Any) -> Any:
-    return x.float() if isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 else x
+def _fp32(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.dtype == torch.bfloat16 else x
 
 
 class Trained:
@@ -127,6 +127,8 @@ class Trained:
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         rt = self.engine.rt
+        home = next((t.device for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)), rt.device)
+        args, kwargs = tree_map(lambda x: x.to(rt.device) if isinstance(x, torch.Tensor) else x, (args, kwargs))
         local = self._share((args, kwargs))
         if local is not None:  # data parallel: this rank runs its share of the batch
             args, kwargs = tree_map(lambda x: _split(x, rt) if isinstance(x, torch.Tensor) else x, (args, kwargs))
@@ -139,7 +141,9 @@ class Trained:
         if local is not None:
             out = tree_map(lambda x: _gather(x, rt) if isinstance(x, torch.Tensor) and x.shape[:1] == (local,)
                            else x, out)
-        return tree_map(_fp32, out) if rt.settings.precision == "bf16" else out
+        # outputs come back where the caller's tensors live: loops draw noise with CPU generators (the same numbers
+        # on every device) and do their elementwise math there; the model runs on the device
+        return tree_map(lambda x: _fp32(x).to(home) if isinstance(x, torch.Tensor) else x, out)
 
     def _share(self, inputs: Any) -> int | None:
         """This rank's batch size when the call's tensors (all batch-first) split over the data-parallel ranks.

@@ -5,7 +5,7 @@ rank is done (a crash leaves no half checkpoint behind)::
 
     <tag>/meta.json       engine, world size, cp, ZeRO stage, what is inside, the loop's own bookkeeping
           <model>/        torch.distributed.checkpoint shards (single/ddp/fsdp) or DeepSpeed's checkpoint
-          ema-<model>/    the EMA in the weights' layout
+          <ema>/          an EMA in its weights' layout (models and EMAs have distinct names)
 
 Resuming needs the same engine and world size (a requeued SLURM job keeps both); anything else fails with one line
 before any state is touched. ``python -m aad_bench.engine.checkpoint <tag-folder> <out.pt>`` consolidates.
@@ -36,6 +36,8 @@ FORMAT = "aad-sharded-1"
 def save_sharded(folder: Path, tag: str, rt: Runtime, models: dict[str, Trained],
                  emas: dict[str, ShardedEMA] | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Collective: checkpoint ``models`` (+ optimizers) and ``emas`` as ``folder/tag``; ``extra`` is JSON."""
+    if set(models) & set(emas or {}):
+        raise ValueError(f"checkpoint names must be distinct, got models {sorted(models)} and EMAs {sorted(emas)}")
     final, tmp = folder / tag, folder / f".{tag}.partial"
     if rt.is_main:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -44,7 +46,7 @@ def save_sharded(folder: Path, tag: str, rt: Runtime, models: dict[str, Trained]
     for name, m in models.items():
         m.save(tmp / name)
     for name, e in (emas or {}).items():
-        e.save(tmp / f"ema-{name}")
+        e.save(tmp / name)
     rt.barrier()
     if rt.is_main:
         atomic_write_json(tmp / "meta.json", {
@@ -91,7 +93,7 @@ def load_sharded(path: Path, rt: Runtime, models: dict[str, Trained],
     for name, m in models.items():
         m.load(path / name)
     for name, e in (emas or {}).items():
-        e.load(path / f"ema-{name}")
+        e.load(path / name)
     return meta["extra"]
 
 
@@ -106,7 +108,7 @@ def _dcp_model(folder: Path, key: str | None) -> dict[str, torch.Tensor]:
 
 
 def consolidate(path: Path, out: Path) -> Path:
-    """One ``torch.save`` file ``{model: state_dict, "ema/<model>": state_dict, "meta": meta}`` (one process)."""
+    """One ``torch.save`` file ``{name: state_dict, ..., "meta": meta}`` of every model and EMA (one process)."""
     path, out = Path(path), Path(out)
     meta = read_meta(path)
     state: dict[str, Any] = {"meta": meta}
@@ -119,8 +121,8 @@ def consolidate(path: Path, out: Path) -> Path:
         else:
             state[name] = _dcp_model(path / name, "model")
     for name, layout in meta["emas"].items():
-        folder = path / f"ema-{name}"
-        state[f"ema/{name}"] = zero3_consolidate(folder) if layout == "zero3" else _dcp_model(folder, None)
+        folder = path / name
+        state[name] = zero3_consolidate(folder) if layout == "zero3" else _dcp_model(folder, None)
     buf = io.BytesIO()
     torch.save(state, buf)
     return atomic_write_bytes(out, buf.getvalue())

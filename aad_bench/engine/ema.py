@@ -38,6 +38,18 @@ class ShardedEMA:
         """Make the averaged weights the model's weights (e.g. the EMA generator ends a stage)."""
         self.model.set_local_params(self.shadow)
 
+    def full_state_dict(self) -> dict[str, torch.Tensor]:
+        """The averaged weights, whole, on the CPU of every rank (collective under sharding).
+
+        Borrows the model: the average goes in, the model's full state dict comes out, its weights go back.
+        """
+        saved = {n: t.detach().clone() for n, t in self.model.local_params().items()}
+        self.copy_to_model()
+        try:
+            return self.model.full_state_dict()
+        finally:
+            self.model.set_local_params(saved)
+
     def save(self, folder: Path) -> None:
         """Collective: DCP for whole tensors and DTensor shards; one file per rank for ZeRO-3 partitions."""
         if self.model.layout == "zero3":

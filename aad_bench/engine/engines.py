@@ -68,6 +68,14 @@ class SingleEngine(Engine):
     handle = DCPState
 
 
+def default_engine() -> Engine:
+    """The ``single`` engine on the CPU in fp32 (what code that is given no engine runs with)."""
+    from aad_bench.engine.runtime import Runtime
+    from aad_bench.engine.settings import TrainerSettings
+
+    return SingleEngine(Runtime(TrainerSettings(device="cpu"), torch.device("cpu")))
+
+
 def _buckets(tensors: list[torch.Tensor], limit: int) -> list[list[torch.Tensor]]:
     out: list[list[torch.Tensor]] = []
     size = 0

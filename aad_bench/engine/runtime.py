@@ -203,8 +203,8 @@ class Runtime:
     def close(self) -> None:
         """Barrier, then destroy the process group we created (DeepSpeed's exit crash needs both)."""
         if self.owns_group and self.distributed:
-            with contextlib.suppress(Exception):
-                dist.barrier()
+            with contextlib.suppress(Exception):  # the control group: rank 0 may still be sampling videos
+                dist.barrier(group=self.control)
             dist.destroy_process_group()
         self.owns_group = False
 

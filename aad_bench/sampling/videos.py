@@ -50,6 +50,15 @@ def summarize_motion(clips: list[np.ndarray], metas: list[dict], sheet: Path) ->
     return {k: s[k] for k in ("speed_ratio", "frozen_share", "speed", "data_speed")} | {"contact_sheet": str(sheet)}
 
 
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":  # time the work, not its launch
+        torch.cuda.synchronize(dev)
+
+
 def _student_meta(cfg: DictConfig, student: VideoDiT) -> dict[str, Any]:
     return {"method": cfg.method.name, "seed": cfg.sample.seed,
             "sampling": {"nfe_per_chunk": len(cfg.method.student.steps), "steps": list(cfg.method.student.steps),
@@ -67,12 +76,15 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
     ck, steps = student.cfg.chunk, tuple(cfg.method.student.steps)
     chunks = -(-frames // ck)
     noise = torch.randn((n, chunks * ck, *cond.shape[1:]), generator=torch.Generator().manual_seed(cfg.sample.seed))
+    dev = _device(student)  # noise is drawn on the CPU (the same videos on every device), the model runs on its own
+    cond_d, noise = cond.to(dev), noise.to(dev)
     meta = _student_meta(cfg, student)
     # one untimed chunk first: the first call pays for allocator and kernel warm-up
-    causal_rollout(student, cond[:1], 1, noise=noise[:1, :ck], steps=steps)
+    causal_rollout(student, cond_d[:1], 1, noise=noise[:1, :ck], steps=steps)
     if not stream:
+        _sync(dev)
         t0 = time.perf_counter()
-        gen = causal_rollout(student, cond, chunks, noise=noise, steps=steps)
+        gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps).cpu()
         dt = (time.perf_counter() - t0) / n
         return write_videos(cfg, folder, stems, cond, gen[:, :frames], metas, meta), metas, dt
     codec = codec_for(cfg)
@@ -80,9 +92,11 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
     mp4s = [Mp4Writer(folder / video_name(s), cfg.world.fps) for s in stems]
     for w, c in zip(mp4s, cond):
         w.write(to_uint8(codec.decode(c[None, None])[0]))
+    _sync(dev)
     t0 = time.perf_counter()
-    gen = causal_rollout(student, cond, chunks, noise=noise, steps=steps,
-                         on_chunk=lambda x: [w.write(to_uint8(px)) for px, w in zip(codec.decode(x), mp4s)])
+    gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps,
+                         on_chunk=lambda x: [w.write(to_uint8(px)) for px, w in zip(codec.decode(x.cpu()), mp4s)])
+    gen = gen.cpu()
     dt = (time.perf_counter() - t0) / n
     clips = []
     for i, (w, stem) in enumerate(zip(mp4s, stems)):
@@ -100,10 +114,12 @@ def sample_teacher(cfg: DictConfig, teacher: VideoDiT, out_dir: Path, n: int
     stems, cond, metas = eval_conditions(cfg, "eval", n)
     s = cfg.teacher.sample
     g = torch.Generator().manual_seed(cfg.sample.seed)
-    teacher_sample(teacher, cond[:1], cfg.world.frames - 1, 1, s.cfg, s.shift, generator=g)  # untimed warm-up
-    g.manual_seed(cfg.sample.seed)
+    noise = torch.randn((n, cfg.world.frames - 1, *cond.shape[1:]), generator=g).to(_device(teacher))
+    cond_d = cond.to(noise.device)
+    teacher_sample(teacher, cond_d[:1], cfg.world.frames - 1, 1, s.cfg, s.shift, noise=noise[:1])  # untimed warm-up
+    _sync(noise.device)
     t0 = time.perf_counter()
-    gen = teacher_sample(teacher, cond, cfg.world.frames - 1, s.steps, s.cfg, s.shift, generator=g)
+    gen = teacher_sample(teacher, cond_d, cfg.world.frames - 1, s.steps, s.cfg, s.shift, noise=noise).cpu()
     dt = time.perf_counter() - t0
     sampling = {"steps": s.steps, "cfg": s.cfg, "shift": s.shift, "nfe": s.steps * (2 if s.cfg != 1 else 1)}
     clips = write_videos(cfg, out_dir, stems, cond, gen, metas,

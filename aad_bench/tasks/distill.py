@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.config import hydra_overrides, run_dir
 from aad_bench.data.toy import data_speed, eval_conditions, training_data
+from aad_bench.engine import Engine, setup
 from aad_bench.methods import MethodSpec
 from aad_bench.models.dit import DiTConfig
 from aad_bench.runfolder import RunFolder
@@ -29,26 +30,43 @@ def _info(cfg: DictConfig, run: RunFolder, spec: MethodSpec) -> dict[str, Any]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Distil ``cfg.method`` and sample it; returns the final ``results.json`` content."""
+    """Distil ``cfg.method`` and sample it; returns the final ``results.json`` content.
+
+    Under a distributed engine every rank trains; rank 0 alone writes the run folder and samples.
+    """
     spec = MethodSpec.from_cfg(cfg.method)
     spec.validate(cfg.method, cfg.model.depth)  # bad combinations fail before any work
     DiTConfig(**cfg.model).check_frames(cfg.world.frames)
+    engine = setup(cfg.get("trainer"))  # device, engine, world size vs cp: checked before the process group exists
+    try:
+        return _run(cfg, spec, engine)
+    finally:
+        engine.rt.close()
+
+
+def _run(cfg: DictConfig, spec: MethodSpec, engine: Engine) -> dict[str, Any]:
+    rt = engine.rt
     run = RunFolder(run_dir(cfg))
-    if run.is_finished():
+    if rt.main_decides(run.is_finished):
         print(f"already finished: {run.path} (not overwritten)")
         return run.results()
     info = _info(cfg, run, spec)
-    run.start(OmegaConf.to_yaml(cfg), info)
+    run.start(OmegaConf.to_yaml(cfg), info, extra_provenance={"distributed": rt.describe()})
     try:
         data = training_data(cfg)
-        teacher, _ = get_teacher(cfg, data, progress=cfg.progress)
+        teacher, _ = get_teacher(cfg, data, progress=cfg.progress and rt.is_main, engine=engine)
         model, stage_info = teacher, {}
         if spec.stages:
             _, probe, _ = eval_conditions(cfg, "eval", min(8, cfg.world.n_eval))
-            ctx = build_context(cfg, run, teacher, data, data_speed(cfg), probe)
-            run_stages(ctx)
+            ctx = build_context(cfg, run, teacher, data, data_speed(cfg), probe, engine)
+            try:
+                run_stages(ctx)
+            finally:
+                ctx.tracker.close()
             model, stage_info = ctx.student.eval().requires_grad_(False), ctx.stage_info
-        summary = sample_run(cfg, run, model)
+        if not rt.is_main:  # rank 0 samples from the full weights; the others are done
+            return {"status": "finished", "rank": rt.rank}
+        summary = sample_run(cfg, run, model.to(rt.device))
     except Diverged as d:
         print(f"run diverged: {d}")
         return run.finish("diverged", d.reason, stage=d.stage, step=d.step)

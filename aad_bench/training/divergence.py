@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -30,3 +30,13 @@ def clip_grad(params: Iterable[torch.nn.Parameter], max_norm: float, stage: str,
     if not math.isfinite(norm) or (explode is not None and norm > explode):
         raise Diverged(stage, step, f"exploding gradient norm {norm:.3g}")
     return norm
+
+
+def grad_guard(stage: str, step: int, explode: float | None) -> Callable[[float], None]:
+    """The check ``Trained.step`` runs on the gradient norm: non-finite or above ``explode`` = divergence."""
+
+    def check(norm: float) -> None:
+        if not math.isfinite(norm) or (explode is not None and norm > explode):
+            raise Diverged(stage, step, f"exploding gradient norm {norm:.3g}")
+
+    return check

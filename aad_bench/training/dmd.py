@@ -21,7 +21,7 @@ from aad_bench.models.dit import VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times, with_cond_frame, x0_from_v
 from aad_bench.sampling.samplers import grad_chunk_set, self_rollout, velocity
 from aad_bench.training.context import DistillContext
-from aad_bench.training.divergence import check_finite, clip_grad
+from aad_bench.training.divergence import check_finite, grad_guard
 from aad_bench.training.optim import make_optimizer, set_lr
 from aad_bench.training.rng import batch, step_generator
 from aad_bench.training.steplog import StepLogger
@@ -110,51 +110,49 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     dc, dz = ctx.cfg.method.dmd, ctx.cfg.distill
     if dc.ratio < 1:
         raise ValueError(f"method.dmd.ratio (critic updates per generator update) must be >= 1, got {dc.ratio}")
-    critic = copy.deepcopy(ctx.teacher).requires_grad_(True).train()  # fake score starts at the real score
-    opt_g = make_optimizer(ctx.student.parameters(), dc.lr_gen, betas=dc.betas, weight_decay=dc.weight_decay)
-    opt_c = make_optimizer(critic.parameters(), dc.lr_critic, betas=dc.betas, weight_decay=dc.weight_decay)
-    start, history = 0, []
-    if state is not None:
-        critic.load_state_dict(state["critic"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_c.load_state_dict(state["opt_c"])
-        start, history = state["step"], list(state["stage_info"].get(STAGE, {}).get("motion", []))
-    elif dc.early_stop.criterion == "motion":  # the reference: motion of the rollouts before any DMD step
-        history.append([0, motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps,
+    opt = lambda lr: lambda m: make_optimizer(m.parameters(), lr, betas=dc.betas,  # noqa: E731
+                                              weight_decay=dc.weight_decay)
+    student = ctx.prepare(ctx.student, opt(dc.lr_gen), "student", dc.batch, "method.dmd.batch", dc.grad_clip)
+    critic = ctx.prepare(copy.deepcopy(ctx.teacher).requires_grad_(True).train(),  # fake score = real score first
+                         opt(dc.lr_critic), "critic", dc.batch, "method.dmd.batch", dc.grad_clip, context_parallel=True)
+    start = ctx.restore(state, {"student": student, "critic": critic})
+    history = list(state["stage_info"].get(STAGE, {}).get("motion", [])) if state is not None else []
+    if state is None and dc.early_stop.criterion == "motion":  # the reference: rollouts' motion before any step
+        history.append([0, motion_ratio(student, ctx.probe_cond, ctx.frames, ctx.student_steps,
                                         ctx.data_speed, ctx.seed, ctx.decode)])
-    ctx.student.train()
-    grad_chunks = grad_chunk_set(dc.grad_chunks, ctx.frames // ctx.student.cfg.chunk)
+    student.train()
+    grad_chunks = grad_chunk_set(dc.grad_chunks, ctx.frames // student.cfg.chunk)
     bar = tqdm(total=dc.steps, initial=start, desc="stage II (DMD)", disable=not ctx.progress, leave=False)
-    log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
+    log = StepLogger(ctx.run, STAGE, dz.log_every, bar, ctx.tracker)
     stop, step = None, start
     for step in range(start, dc.steps):
         g = step_generator(ctx.seed, STAGE, step)
         torch.manual_seed(g.initial_seed())
         cond = batch(ctx.data, dc.batch, g)[:, 0]
-        set_lr(opt_g, step, dc.warmup)
+        set_lr(student.optimizer, step, dc.warmup)
 
-        # -- generator: DMD gradient on a self-rollout --
-        x_hat = self_rollout(ctx.student, cond, ctx.frames, g, ctx.student_steps, grad_chunks)
-        loss_g, extra = dmd_generator_loss(x_hat, cond, ctx.teacher, critic, dc, g)
-        check_finite(STAGE, step, loss_g=loss_g.item())
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        gn = clip_grad(ctx.student.parameters(), dc.grad_clip, STAGE, step, dz.explode_grad)
-        opt_g.step()
+        # -- generator: DMD gradient on a self-rollout (accumulated over parts of the batch) --
+        parts, x_hats = student.parts(dc.batch), []
+        for part in parts:
+            x_hat = self_rollout(student, cond[part], ctx.frames, g, ctx.student_steps, grad_chunks)
+            loss_g, extra = dmd_generator_loss(x_hat, cond[part], ctx.frozen_teacher, critic, dc, g)
+            check_finite(STAGE, step, loss_g=loss_g.item())
+            student.backward(loss_g)
+            x_hats.append(x_hat.detach())
+        gn = student.step(check=grad_guard(STAGE, step, dz.explode_grad))
 
         # -- critic: ``ratio`` denoising updates on the student's samples --
         for _ in range(dc.ratio):  # fresh noise levels on the same rollout for each critic update
-            loss_c = critic_loss(critic, x_hat.detach(), cond, g)
-            check_finite(STAGE, step, loss_critic=loss_c.item())
-            opt_c.zero_grad(set_to_none=True)
-            loss_c.backward()
-            clip_grad(critic.parameters(), dc.grad_clip, STAGE, step, dz.explode_grad)
-            opt_c.step()
+            for part, x_hat in zip(parts, x_hats):
+                loss_c = critic_loss(critic, x_hat, cond[part], g)
+                check_finite(STAGE, step, loss_critic=loss_c.item())
+                critic.backward(loss_c)
+            critic.step(check=grad_guard(STAGE, step, dz.explode_grad))
 
         # -- motion check, logging, early stop, checkpoints --
         ratio = None
         if (step + 1) % dc.early_stop.every == 0:
-            ratio = motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps, ctx.data_speed,
+            ratio = motion_ratio(student, ctx.probe_cond, ctx.frames, ctx.student_steps, ctx.data_speed,
                                  ctx.seed, ctx.decode)
             history.append([step + 1, ratio])
         log(step + 1, {"loss/dmd": loss_g.item(), "loss/critic": loss_c.item(), "grad_norm": gn, **extra,
@@ -164,7 +162,8 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         if stop:
             break
         if (step + 1) % dz.ckpt_every == 0 and step + 1 < dc.steps:
-            ctx.save(STAGE, step + 1, {"critic": critic, "opt_g": opt_g, "opt_c": opt_c})
+            ctx.save(STAGE, step + 1, {"student": student, "critic": critic})
     bar.close()
+    ctx.end_stage(student)
     ctx.stage_info[STAGE] = {"motion": history, "steps": step + 1 if dc.steps > start else start,
                              "stopped_early": stop is not None, "stop_reason": stop or f"step budget {dc.steps}"}
