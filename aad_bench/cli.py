@@ -16,6 +16,7 @@ VERBS = {
     "diagnose": ("aad_bench.evaluation.cli:diagnose_main", "motion-collapse diagnosis of a video set"),
     "report": ("aad_bench.reporting.cli:report_main", "tables, figures and an HTML report from run folders"),
     "campaign": ("aad_bench.campaign.cli:campaign_main", "launch | status | relaunch an indexed campaign"),
+    "consolidate": ("aad_bench.engine.checkpoint:main", "a sharded (multi-process) checkpoint -> one file"),
 }
 EXAMPLES = """\
 examples:
@@ -23,6 +24,7 @@ examples:
   aad-bench method=aad1 task=distill                 one distillation run
   aad-bench -m +ablation=disc_2x2                    the 2x2 discriminator study (a sweep; add --dry-run to list it)
   aad-bench -m +ablation=disc_2x2 slurm=cluster hydra.launcher.partition=gpu
+  torchrun --nproc_per_node=8 -m aad_bench.cli task=distill trainer=gpu   one run on 8 GPUs (FSDP2, bf16)
   aad-bench eval RUN_OR_DIR && aad-bench report CAMPAIGN/runs --out reports/camp"""
 
 

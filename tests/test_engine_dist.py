@@ -100,12 +100,14 @@ def test_ulysses_cp2_discriminator_and_teacher_equal_one_process(tmp_path):
         assert v["err_grad"] < 1e-5 * max(1.0, v["grad_scale"]), (visibility, v)
 
 
+@pytest.mark.slow
 def test_cp2_training_under_fsdp_equals_single(tmp_path):
     r = _ok(*torchrun("train", tmp_path, "engine=fsdp", "cp=2"))
     assert r["err_vs_single"] < FP32_TOL and r["update_err_vs_single"] < 1e-3, r
     assert r["err_resumed_vs_continued"] == 0.0
 
 
+@pytest.mark.slow
 def test_bf16_autocast_stays_close_to_single_bf16(tmp_path):
     r = _ok(*torchrun("train", tmp_path, "engine=ddp", "precision=bf16", "micro_batch=1"))
     assert r["update_err_vs_single"] < 0.1, r  # bf16 rounding differs with the micro-batch shapes

@@ -72,7 +72,7 @@ def _distributed(root: Path, name: str, *extra: str) -> dict:
     return {"ends": ends, "run": run, "log": p.stdout + p.stderr}
 
 
-@pytest.mark.parametrize("engine", ["ddp", "fsdp",
+@pytest.mark.parametrize("engine", [pytest.param("ddp", marks=pytest.mark.slow), "fsdp",
                                     pytest.param("zero2", marks=pytest.mark.slow),
                                     pytest.param("zero3", marks=pytest.mark.slow)])
 def test_every_stage_equals_single(reference, engine):

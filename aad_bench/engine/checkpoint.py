@@ -8,7 +8,7 @@ rank is done (a crash leaves no half checkpoint behind)::
           <ema>/          an EMA in its weights' layout (models and EMAs have distinct names)
 
 Resuming needs the same engine and world size (a requeued SLURM job keeps both); anything else fails with one line
-before any state is touched. ``python -m aad_bench.engine.checkpoint <tag-folder> <out.pt>`` consolidates.
+before any state is touched. ``aad-bench consolidate <tag-folder> <out.pt>`` consolidates.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def check_compatible(meta: dict[str, Any], rt: Runtime, path: Path) -> None:
         if meta.get(key) != mine:
             raise EngineError(f"{path}: sharded checkpoint from {key}={meta.get(key)} but this run has {key}={mine}: "
                               f"resume with the same trainer settings and process count, or consolidate it "
-                              f"(python -m aad_bench.engine.checkpoint {path} out.pt) and start from the file")
+                              f"(aad-bench consolidate {path} out.pt) and start from the file")
 
 
 def load_sharded(path: Path, rt: Runtime, models: dict[str, Trained],
@@ -129,8 +129,8 @@ def consolidate(path: Path, out: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m aad_bench.engine.checkpoint CKPT OUT``: consolidate a sharded checkpoint."""
-    ap = argparse.ArgumentParser(prog="python -m aad_bench.engine.checkpoint", description=main.__doc__)
+    """``aad-bench consolidate CKPT OUT``: one file from a sharded checkpoint (no GPU, no process group needed)."""
+    ap = argparse.ArgumentParser(prog="aad-bench consolidate", description=main.__doc__)
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("out", type=Path)
     a = ap.parse_args(argv)

@@ -13,6 +13,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from aad_bench.data.toy import training_data
+from aad_bench.engine.runtime import resolve_device
+from aad_bench.engine.settings import TrainerSettings
 from aad_bench.models.dit import DiTConfig, VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.videos import sample_run
@@ -36,13 +38,14 @@ def sample_one(run_path: Path, overrides: list[str]) -> dict[str, Any]:
     if run.status != "finished":
         raise ValueError(f"{run_path}: status is {run.status!r}; only finished runs are sampled")
     cfg = OmegaConf.merge(OmegaConf.load(run_path / "config.yaml"), OmegaConf.from_dotlist(overrides))
+    device = resolve_device(TrainerSettings.from_cfg(cfg.get("trainer")))  # trainer.device=cpu|cuda|auto
     if cfg.method.stages:
         model = VideoDiT(DiTConfig(**cfg.model))
         model.load_state_dict(load_final(run.checkpoints, list(cfg.method.stages))["student"])
         model.eval().requires_grad_(False)
     else:
         model, _ = get_teacher(cfg, training_data(cfg), progress=cfg.progress)
-    summary = sample_run(cfg, run, model)
+    summary = sample_run(cfg, run, model.to(device))
     run.update(sampled=summary)
     return summary
 
