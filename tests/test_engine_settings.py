@@ -75,7 +75,7 @@ def test_global_batch_is_micro_times_accumulation_times_dp():
 def test_trainer_presets_compose_and_validate(preset, tmp_path):
     from conftest import compose
 
-    cfg = compose([f"+trainer={preset}"], tmp_path)
+    cfg = compose([f"trainer={preset}"], tmp_path)
     st = TrainerSettings.from_cfg(cfg.trainer)
     assert st.engine == {"default": "single", "ddp": "ddp", "fsdp": "fsdp", "gpu": "fsdp"}.get(preset, "deepspeed")
     assert st.zero_stage == {"zero2": 2, "zero3": 3}.get(preset, 0)
