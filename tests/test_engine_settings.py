@@ -175,10 +175,17 @@ def test_tensorboard_events_and_videos(tmp_path):
     for step in range(1, 4):
         tr.log("gan", step, {"loss/d": 1.0 / step, "d_acc": 0.5})
     tr.video("samples/long", np.zeros((4, 8, 8, 3), dtype=np.uint8), step=3)
+    from aad_bench.video.io import Mp4Writer
+
+    w = Mp4Writer(tmp_path / "videos" / "clip.mp4", 8)
+    w.write(np.random.default_rng(0).integers(0, 255, (5, 16, 16, 3), dtype=np.uint8))
+    w.close()
+    tr.video_set(tmp_path / "videos", "samples/train_len")
     tr.close()
     acc = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
     assert [round(e.value, 4) for e in acc.Scalars("gan/loss/d")] == [1.0, 0.5, 0.3333]
     assert acc.Images("samples/long")[0].encoded_image_string[:6] == b"GIF89a"
+    assert acc.Images("samples/train_len/clip")[0].encoded_image_string[:6] == b"GIF89a"
     Tracker(tmp_path / "r1", TrainerSettings().tracking, enabled=False).log("gan", 1, {"x": 1.0})
     assert not (tmp_path / "r1").exists()  # ranks other than 0 write nothing
 
@@ -190,8 +197,10 @@ def test_wandb_offline_when_installed(tmp_path):
 
     tr = Tracker(tmp_path, TrackingSettings(tensorboard=False, wandb=True), config={"a": 1}, name="run-x")
     tr.log("ode", 1, {"loss/ode": 0.5})
+    tr.video("samples/long", __import__("numpy").zeros((4, 8, 8, 3), dtype="uint8"))
     tr.close()
-    assert list((tmp_path / "wandb").glob("offline-run-*"))
+    (run,) = (tmp_path / "wandb").glob("offline-run-*")
+    assert list(run.glob("files/media/videos/samples/long_*.gif"))
 
 
 def test_activation_checkpointing_changes_no_number():

@@ -75,17 +75,32 @@ class Tracker:
 
     def video(self, tag: str, clip: np.ndarray, step: int = 0, fps: float = 8.0) -> None:
         """A uint8 clip ``[T, H, W, 3]`` as an animated GIF."""
+        gif = gif_bytes(clip, fps)
         if self.tb is not None:
             from tensorboard.compat.proto.summary_pb2 import Summary
 
             t, h, w, c = clip.shape
-            img = Summary.Image(height=h, width=w, colorspace=c, encoded_image_string=gif_bytes(clip, fps))
+            img = Summary.Image(height=h, width=w, colorspace=c, encoded_image_string=gif)
             self.tb._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=img)]), step)
-        if self.wandb is not None:
+        if self.wandb is not None:  # from a GIF file: raw arrays would need moviepy
+            import tempfile
+
             import wandb
 
-            self.wandb.log({tag: wandb.Video(np.ascontiguousarray(clip.transpose(0, 3, 1, 2)), fps=int(fps),
-                                             format="gif")})
+            with tempfile.NamedTemporaryFile(suffix=".gif") as f:
+                f.write(gif)
+                f.flush()
+                self.wandb.log({tag: wandb.Video(f.name, format="gif")})
+
+    def video_set(self, folder: Path, tag: str, n: int = 4) -> None:
+        """The first ``n`` mp4s of a video set (e.g. ``<run>/videos/long``) under ``<tag>/<name>``."""
+        if self.tb is None and self.wandb is None:
+            return
+        from aad_bench.video.io import read_video
+
+        for path in sorted(Path(folder).glob("*.mp4"))[:n]:
+            clip, fps = read_video(path)
+            self.video(f"{tag}/{path.stem}", clip, fps=fps)
 
     def close(self) -> None:
         """Flush and close the trackers."""

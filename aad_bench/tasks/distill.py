@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from aad_bench.config import hydra_overrides, run_dir
 from aad_bench.data.toy import data_speed, eval_conditions, training_data
 from aad_bench.engine import Engine, setup
+from aad_bench.engine.tracking import Tracker
 from aad_bench.methods import MethodSpec
 from aad_bench.models.dit import DiTConfig
 from aad_bench.runfolder import RunFolder
@@ -67,6 +68,10 @@ def _run(cfg: DictConfig, spec: MethodSpec, engine: Engine) -> dict[str, Any]:
         if not rt.is_main:  # rank 0 samples from the full weights; the others are done
             return {"status": "finished", "rank": rt.rank}
         summary = sample_run(cfg, run, model.to(rt.device))
+        samples = Tracker(run.path, rt.settings.tracking, config=None, name=run.path.name)  # sample videos to TB
+        for name in ("train_len", "long"):
+            samples.video_set(run.videos(name), f"samples/{name}")
+        samples.close()
     except Diverged as d:
         print(f"run diverged: {d}")
         return run.finish("diverged", d.reason, stage=d.stage, step=d.step)
