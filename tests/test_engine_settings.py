@@ -65,6 +65,9 @@ def test_global_batch_is_micro_times_accumulation_times_dp():
     with pytest.raises(EngineError, match=r"method.gan.batch=6 \(global batch\) is not divisible by "
                                           r"trainer.micro_batch \(4\) x data-parallel size \(1\)"):
         split_batch("method.gan.batch", 6, 4, 1)
+    with pytest.raises(EngineError, match=r"method.gan.batch=3 \(global batch\) does not split over the "
+                                          r"data-parallel size 2"):
+        split_batch("method.gan.batch", 3, None, 2)
     engine = setup({"micro_batch": 4})
     with pytest.raises(EngineError, match="method.ode.batch=6"):
         engine.prepare(_model(), lambda m: torch.optim.AdamW(m.parameters()), name="student", batch=6,
@@ -220,3 +223,14 @@ def test_activation_checkpointing_changes_no_number():
         gen.backward(loss)
         grads.append([p.grad.clone() for m in (gen, disc) for p in m.parameters() if p.grad is not None])
     assert len(grads[0]) == len(grads[1]) and all(torch.equal(a, b) for a, b in zip(*grads))
+
+
+def test_run_checks_every_stage_batch_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "aad_bench.cli", "task=distill", "size=tiny", "progress=false",
+                        f"paths.out={tmp_path}", "trainer.micro_batch=3"], capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0
+    assert "error: method.ode.batch=2 (global batch) is not divisible by trainer.micro_batch (3)" in p.stderr
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()  # nothing was built or trained

@@ -133,7 +133,30 @@ def split_batch(setting: str, global_batch: int, micro_batch: int | None, dp: in
     """
     micro = micro_batch if micro_batch is not None else global_batch // max(dp, 1)
     if micro < 1 or global_batch % (micro * dp):
-        why = f"trainer.micro_batch ({micro_batch})" if micro_batch is not None else "nothing (no micro_batch)"
-        raise EngineError(f"{setting}={global_batch} (global batch) is not divisible by {why} x data-parallel "
-                          f"size ({dp}): it must equal micro_batch x accumulation x {dp}")
+        if micro_batch is None:
+            raise EngineError(f"{setting}={global_batch} (global batch) does not split over the data-parallel size "
+                              f"{dp}: global batch = trainer.micro_batch x accumulation x {dp}")
+        raise EngineError(f"{setting}={global_batch} (global batch) is not divisible by trainer.micro_batch "
+                          f"({micro_batch}) x data-parallel size ({dp}): it must equal micro_batch x accumulation x "
+                          f"{dp}")
     return micro, global_batch // (micro * dp)
+
+
+def check_run(settings: TrainerSettings, dp: int, batches: dict[str, int], heads: int, tokens: int) -> None:
+    """Everything a run's config must satisfy under these settings, checked before any work.
+
+    Args:
+        settings: the trainer settings.
+        dp: data-parallel size (world size / cp).
+        batches: config key -> global batch of every stage that will train.
+        heads: attention heads of the model (Ulysses gives each CP rank heads / cp).
+        tokens: tokens of one training clip (frames x tokens per frame), split over the CP ranks.
+    """
+    for key, n in batches.items():
+        split_batch(key, n, settings.micro_batch, dp)
+    if heads % settings.cp:
+        raise EngineError(f"trainer.cp={settings.cp} must divide model.heads={heads} (Ulysses gives each rank "
+                          "heads / cp heads)")
+    if tokens % settings.cp:
+        raise EngineError(f"trainer.cp={settings.cp} must divide the token count {tokens} of a training clip "
+                          "(frames x tokens per frame)")

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from aad_bench.config import hydra_overrides, run_dir
 from aad_bench.data.toy import data_speed, eval_conditions, training_data
 from aad_bench.engine import Engine, setup
+from aad_bench.engine.settings import check_run
 from aad_bench.engine.tracking import Tracker
 from aad_bench.methods import MethodSpec
 from aad_bench.models.dit import DiTConfig
@@ -46,7 +47,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _run(cfg: DictConfig, spec: MethodSpec, engine: Engine) -> dict[str, Any]:
-    rt = engine.rt
+    rt, mcfg = engine.rt, DiTConfig(**cfg.model)
+    check_run(rt.settings, rt.dp_size, {f"method.{s}.batch": cfg.method[s].batch for s in spec.stages}, mcfg.heads,
+              cfg.world.frames * mcfg.tokens_per_frame)  # batch splits and cp: one line, before any work
     run = RunFolder(run_dir(cfg))
     if rt.main_decides(run.is_finished):
         print(f"already finished: {run.path} (not overwritten)")
