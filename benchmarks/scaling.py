@@ -47,7 +47,8 @@ def worker_throughput(engine, steps: int, batch: int) -> dict:
     rt = engine.rt
     m = engine.prepare(_dit(96, 4, 2), lambda mod: torch.optim.AdamW(mod.parameters(), lr=1e-4), name="teacher",
                        batch=batch, grad_clip=1.0)
-    x = torch.randn(batch, 9, 3, 32, 32, generator=torch.Generator().manual_seed(0))[rt.dp_slice(batch)]
+    x = torch.randn(batch, 9, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # the global batch: each
+    # model call gives every data-parallel rank its share
     g = torch.Generator().manual_seed(rt.rank)
     times = []
     for i in range(steps + 2):  # two warm-up steps
