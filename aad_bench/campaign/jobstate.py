@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,32 +11,11 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from aad_bench.campaign.index import TERMINAL, CampaignIndex
 from aad_bench.runfolder import RunFolder
+from aad_bench.utils.slurm import ACTIVE, slurm_active, slurm_state  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-ACTIVE = ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED",
-          "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT")
-
-
-def slurm_state(job_id: str | None) -> str | None:
-    """SLURM state of a job (``squeue``, then ``sacct``); None when unknown or SLURM is not here."""
-    if not job_id or shutil.which("squeue") is None:
-        return None
-    try:
-        out = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True,
-                             text=True, timeout=15)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.split()[0]
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", str(job_id), "-o", "State"],
-                             capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    states = out.stdout.split() if out.returncode == 0 else []
-    return states[0] if states else None
-
-
 def _active(job_id: str | None) -> bool:
-    state = slurm_state(job_id)
-    return state is not None and state.split()[0].rstrip("+") in ACTIVE
+    return bool(slurm_active(job_id))
 
 
 def decide(prev: dict[str, Any], run_dir: Path, retry_failed: bool) -> tuple[str, dict[str, Any]]:

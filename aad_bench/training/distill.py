@@ -79,6 +79,7 @@ def run_stages(ctx: DistillContext) -> None:
     """Run the method's remaining stages, checkpointing at every stage end."""
     stages = list(ctx.cfg.method.stages)
     state = load_latest(ctx.run.checkpoints)
+    ctx.run.rewind_metrics(state)  # one metrics row per (stage, step) after a resume
     if state is not None:
         ctx.student.load_state_dict(state["student"])
         ctx.stages_done, ctx.stage_info = list(state["stages_done"]), dict(state["stage_info"])

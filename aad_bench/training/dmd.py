@@ -23,7 +23,7 @@ from aad_bench.sampling.samplers import grad_chunk_set, self_rollout, velocity
 from aad_bench.training.context import DistillContext
 from aad_bench.training.divergence import check_finite, clip_grad
 from aad_bench.training.optim import make_optimizer, set_lr
-from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.rng import batch, seeded, step_generator
 from aad_bench.training.steplog import StepLogger
 from aad_bench.video.io import to_uint8
 from aad_bench.world.tracking import mean_speed
@@ -110,7 +110,8 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     dc, dz = ctx.cfg.method.dmd, ctx.cfg.distill
     if dc.ratio < 1:
         raise ValueError(f"method.dmd.ratio (critic updates per generator update) must be >= 1, got {dc.ratio}")
-    critic = copy.deepcopy(ctx.teacher).requires_grad_(True).train()  # fake score starts at the real score
+    with seeded(ctx.seed, "dmd/critic"):
+        critic = copy.deepcopy(ctx.teacher).requires_grad_(True).train()  # fake score starts at the real score
     opt_g = make_optimizer(ctx.student.parameters(), dc.lr_gen, betas=dc.betas, weight_decay=dc.weight_decay)
     opt_c = make_optimizer(critic.parameters(), dc.lr_critic, betas=dc.betas, weight_decay=dc.weight_decay)
     start, history = 0, []

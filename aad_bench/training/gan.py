@@ -30,7 +30,7 @@ from aad_bench.training.context import DistillContext
 from aad_bench.training.divergence import Diverged, check_finite, clip_grad
 from aad_bench.training.dmd import critic_loss, dmd_generator_loss
 from aad_bench.training.optim import EMA, make_optimizer, set_lr
-from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.rng import batch, seeded, step_generator
 from aad_bench.training.steplog import StepLogger
 
 STAGE = "gan"
@@ -117,12 +117,14 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     ``state`` is this stage's latest checkpoint (resume) or None.
     """
     gc, dz = ctx.cfg.method.gan, ctx.cfg.distill
-    disc = method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc)
+    with seeded(ctx.seed, "gan/discriminator"):  # same initial heads after a resume or a reused prefix
+        disc = method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc)
     ema = EMA(ctx.student, gc.ema)
     opt_g = make_optimizer(ctx.student.parameters(), gc.lr_gen, betas=gc.betas)
     opt_d = make_optimizer([{"params": disc.backbone_parameters(), "lr": gc.lr_d_backbone},
                             {"params": disc.head_parameters(), "lr": gc.lr_d_head}], gc.lr_d_backbone, betas=gc.betas)
-    dmd_term = DMDTerm(ctx, gc.dmd_weight)
+    with seeded(ctx.seed, "gan/dmd_term"):
+        dmd_term = DMDTerm(ctx, gc.dmd_weight)
     start, pinned = 0, 0
     if state is not None:
         disc.load_state_dict(state["disc"])

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from aad_bench.models.dit import ARCH_VERSION, DiTConfig, VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times
 from aad_bench.runfolder import RunFolder
-from aad_bench.training.checkpoint import load_latest, save_checkpoint
+from aad_bench.training.checkpoint import load_final, load_latest, save_checkpoint
 from aad_bench.training.divergence import Diverged, check_finite, clip_grad
 from aad_bench.training.optim import EMA, make_optimizer, set_lr
 from aad_bench.training.rng import batch, step_generator
@@ -70,6 +70,7 @@ def train_teacher(run: RunFolder, mcfg: DiTConfig, data: torch.Tensor, tc: DictC
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         start = state["step"]
+    run.rewind_metrics(state)  # one metrics row per step after a resume
     bar = tqdm(total=tc.steps, initial=start, desc="teacher", disable=not progress, leave=False)
     log = StepLogger(run, STAGE, tc.log_every, bar)
     for step in range(start, tc.steps):
@@ -104,10 +105,7 @@ def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True) -> t
 def _load_or_train(cfg: DictConfig, run: RunFolder, data: torch.Tensor, progress: bool) -> tuple[VideoDiT, RunFolder]:
     mcfg = DiTConfig(**cfg.model)
     if run.is_finished():
-        state = load_latest(run.checkpoints)
-        if state is None:
-            raise RuntimeError(f"{run.checkpoints}: teacher cache is marked finished but has no readable "
-                               f"checkpoint; delete {run.path} to retrain")
+        state = load_final(run.checkpoints, step=cfg.teacher.steps)  # corrupt: an error naming it, never older weights
         model = VideoDiT(mcfg)
         model.load_state_dict(state["ema"])
         print(f"teacher: reusing cached {run.path}")

@@ -90,6 +90,27 @@ def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
         f.write(line)
 
 
+def scan_jsonl(path: str | os.PathLike) -> tuple[list[Any], list[int]]:
+    """Every parseable line of a JSONL file (any JSON value) and the 1-based numbers of the lines that are not.
+
+    For append-only logs that must survive torn lines anywhere (a crash mid-append followed by more appends):
+    the caller skips them and reports how many there were.
+    """
+    path = Path(path)
+    if not path.exists():
+        return [], []
+    values: list[Any] = []
+    bad: list[int] = []
+    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            values.append(json.loads(line))
+        except json.JSONDecodeError:
+            bad.append(i)
+    return values, bad
+
+
 def read_jsonl(path: str | os.PathLike, strict: bool = False) -> list[dict[str, Any]]:
     """Read a JSONL file. A torn last line (crash mid-append) is skipped unless ``strict``."""
     path = Path(path)
