@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -11,27 +12,65 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from aad_bench.campaign.index import TERMINAL, CampaignIndex
 from aad_bench.runfolder import RunFolder
+from aad_bench.utils.io import MalformedFileError
+from aad_bench.utils.ownership import describe, pid_alive
 from aad_bench.utils.slurm import ACTIVE, slurm_active, slurm_state  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
+
+
 def _active(job_id: str | None) -> bool:
     return bool(slurm_active(job_id))
 
 
+def local_alive(rec: dict[str, Any]) -> bool | None:
+    """Whether a local-backend job's process (its ``slurm_job_id`` is the submitit pid) still runs.
+
+    None when this host cannot tell (the job ran on another host).
+    """
+    pid, host = rec.get("slurm_job_id"), rec.get("host")
+    if host and host != socket.gethostname():
+        return None
+    if not str(pid or "").isdigit() or not pid_alive(int(pid)):
+        return False
+    try:  # a recycled pid is some other program: the submitit job runs `python -m submitit.core._submit`
+        return b"submitit" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+def job_alive(rec: dict[str, Any]) -> bool:
+    """Whether the queue (SLURM, or the local process) still holds an indexed pending/running job."""
+    if rec.get("status") not in ("pending", "running"):
+        return False
+    if rec.get("backend", "slurm") == "local":
+        return local_alive(rec) is not False
+    return _active(rec.get("slurm_job_id"))
+
+
 def decide(prev: dict[str, Any], run_dir: Path, retry_failed: bool) -> tuple[str, dict[str, Any]]:
-    """What to do with one job on (re)launch: ``submit`` or a skip reason, plus the value to report."""
+    """What to do with one job on (re)launch: ``submit`` or a skip reason, plus the value to report.
+
+    Never submitted: finished or diverged runs, a run folder owned by a live process (any backend), a job the
+    queue still holds (SLURM job active, or local process alive), failed jobs unless ``retry_failed``.
+    """
     run = RunFolder(run_dir)
-    res = run.results() if run.results_path.exists() else {}
+    try:
+        res = run.results()
+    except MalformedFileError as e:
+        return "malformed results.json, not rerun", {"status": "failed", "error": str(e)}
     status = res.get("status")
     if status in ("finished", "diverged"):
         return f"already {status}", res  # results are never overwritten (and a rerun would not change them)
+    owner = run.lock.live_owner()
+    if owner is not None:
+        return "still running", {"status": "running", "owner": describe(owner)}
+    if job_alive(prev):
+        return "still queued or running", {"status": prev["status"], "slurm_job_id": prev.get("slurm_job_id")}
     failed = status == "failed" or prev.get("status") == "failed"
     if failed and not retry_failed:
         return "failed, not retried (use --retry-failed)", {"status": "failed", "error": prev.get("error")
                                                             or res.get("reason")}
-    if prev.get("status") in ("pending", "running") and prev.get("backend", "slurm") == "slurm" \
-            and _active(prev.get("slurm_job_id")):
-        return "still queued or running", {"status": prev["status"], "slurm_job_id": prev["slurm_job_id"]}
     return "submit", {}
 
 
