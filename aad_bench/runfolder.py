@@ -180,7 +180,8 @@ class RunFolder:
         over. Kept: rows of a stage in ``stages_done`` and rows of ``stage`` up to ``step``; torn lines go too.
         The rerun logs the dropped steps again, so the file holds one row per (stage, step).
         """
-        rows, bad = scan_jsonl(self.metrics_path)
+        numbered, bad = scan_jsonl(self.metrics_path)
+        rows = [r for _, r in numbered]
         if not rows and not bad:
             return 0
         done = set(state.get("stages_done") or []) if state else set()

@@ -13,7 +13,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from aad_bench.campaign.index import TERMINAL, CampaignIndex
 from aad_bench.runfolder import RunFolder
 from aad_bench.utils.io import MalformedFileError
-from aad_bench.utils.ownership import describe, pid_alive
+from aad_bench.utils.ownership import FolderBusyError, describe, pid_alive
 from aad_bench.utils.slurm import ACTIVE, slurm_active, slurm_state  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,14 @@ def _error_text(exc: BaseException) -> str:
 
 
 def record_return(index: CampaignIndex, job: int, ret: JobReturn) -> None:
-    """Index the outcome of a finished Hydra job (status from the task's results, error if it raised)."""
+    """Index the outcome of a finished Hydra job (status from the task's results, error if it raised).
+
+    A job that found its run folder owned by another live process records nothing: that process records its own.
+    """
+    value = ret._return_value
+    if isinstance(value, FolderBusyError) or (isinstance(value, dict) and value.get("status") == "busy"):
+        log.warning("campaign job %s not run: %s", job, value.get("reason") if isinstance(value, dict) else value)
+        return
     if ret.status == JobStatus.FAILED:
         index.record(job, "failed", error=_error_text(ret._return_value))
         return
