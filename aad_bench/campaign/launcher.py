@@ -222,9 +222,15 @@ class _environ:
                 os.environ[k] = v
 
 
+# Hydra finds a plugin class by ``<class.__module__>.<name>`` among the members of the ``hydra_plugins`` modules,
+# so the classes carry the plugin module's name (it re-exports them; ``_target_`` names them there).
 class CampaignSlurmLauncher(_CampaignLauncher, SlurmLauncher):
     """``hydra/launcher: aad_slurm``: each sweep job is one SLURM array task."""
+
+    __module__ = PLUGIN_MODULE
 
 
 class CampaignLocalLauncher(_CampaignLauncher, LocalLauncher):
     """``hydra/launcher: aad_local``: each sweep job is a local submitit process (no SLURM)."""
+
+    __module__ = PLUGIN_MODULE
