@@ -117,5 +117,7 @@ def _load_or_train(cfg: DictConfig, run: RunFolder, data: torch.Tensor, progress
     except Diverged as d:
         run.finish("diverged", d.reason, stage=d.stage, step=d.step)
         raise
+    finally:
+        run.release()  # never left owned after a crash (the file lock above still guards the folder)
     run.finish("finished", stage=STAGE, step=cfg.teacher.steps)
     return model, run
