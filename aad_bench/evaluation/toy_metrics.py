@@ -10,7 +10,8 @@ fitted per track) — the same one the demo's printed table and ``aad-bench diag
   per-video ratio (recorded under ``skipped``, not an error) but its speeds still enter the set value.
 - ``toy_frozen_share``: among videos whose data twin moves ≥ ``FROZEN_SPEED`` px/frame, the share whose fitted
   speed is below it (``motion_summary``'s ``frozen_share``).
-- ``toy_trajectory_error``: mean distance between the followed sprites and the data positions / min(H, W).
+- ``toy_trajectory_error``: mean distance between each sprite's fitted trajectory and its data positions /
+  min(H, W).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from aad_bench.evaluation.metrics import Metric, MissingInputError, VideoItem, VideoScore, register
 from aad_bench.video.io import read_video
-from aad_bench.world.motion import FROZEN_SPEED, clip_speed, follow_sprite, gt_speed
+from aad_bench.world.motion import FROZEN_SPEED, clip_speed, fit_axis_velocity, follow_sprite, gt_speed
 
 BACKEND = "sprites"  # the single method of these metrics: the toy world's sprite follower + velocity fit
 _STILL = f"the data clip moves < {FROZEN_SPEED} px/frame (nothing to compare)"
@@ -60,14 +61,32 @@ def toy_motion(item: VideoItem) -> dict[str, Any]:
     return _CACHE[key]
 
 
+def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Elastic bounces between ``lo`` and ``hi`` (the toy world's walls) as a triangle wave."""
+    span = max(hi - lo, 1e-6)
+    y = np.mod(x - lo, 2 * span)
+    return lo + span - np.abs(y - span)
+
+
 def _trajectory_error(frames: np.ndarray, gt: dict[str, Any]) -> float:
+    """Mean distance between each sprite's *fitted* trajectory (``reflect(x0 + v·t)``, the model behind the
+    speed) and its true positions, / min(H, W): frames where the follower lost a sprite do not dominate."""
     pos = np.asarray(gt["positions"], np.float64)
     pos = pos.reshape(len(pos), -1, 2)
     n = min(len(frames), len(pos))
+    h, w = frames.shape[1:3]
     f = frames[:n].astype(np.float32) / 255.0
-    tracks = [follow_sprite(f, pos[0, j], s["shape"], float(s["radius"])) for j, s in enumerate(gt["sprites"])]
-    err = np.linalg.norm(np.stack(tracks, 1) - pos[:n, : len(tracks)], axis=-1).mean()
-    return round(float(err) / min(frames.shape[1:3]), 5)
+    t = np.arange(n, dtype=np.float64)
+    errs = []
+    for j, sprite in enumerate(gt["sprites"][: pos.shape[1]]):
+        r = float(sprite["radius"])
+        track = follow_sprite(f, pos[0, j], sprite["shape"], r)
+        fitted = [
+            _reflect(track[0, k] + fit_axis_velocity(track[:, k], r, size - r) * t, r, size - r)
+            for k, size in ((0, w), (1, h))
+        ]
+        errs.append(np.linalg.norm(np.stack(fitted, 1) - pos[:n, j], axis=-1).mean())
+    return round(float(np.mean(errs)) / min(h, w), 5)
 
 
 def _speed_ratio(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
