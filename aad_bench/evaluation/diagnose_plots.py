@@ -114,9 +114,7 @@ def _thumbs(frames: np.ndarray, n: int = 96) -> np.ndarray:
     return np.stack([cv2.resize(frames[i], (max(1, round(w * s)), max(1, round(h * s)))) for i in idx])
 
 
-def write_figures(
-    folder: Path, rows: list[dict], curves: dict[str, np.ndarray], sheets: list, thr: float
-) -> list[str]:
+def write_figures(folder: Path, rows: list[dict], curves: dict[str, np.ndarray], sheets: list, thr: float) -> list[str]:
     """Write every figure; returns one line per figure for ``verdict.md``."""
     lines = [f"{p.name}: visible motion per video (small multiples)" for p in motion_pages(folder, rows, curves, thr)]
     chunk = chunk_figure(folder, rows)

@@ -173,10 +173,10 @@ DRIFT.register(
     Backend(
         "sharpness-mc",
         lambda **kw: None,
-        proxy_for=f"{MUSIQ_PROXY}, compared on the same content across frames (motion-compensated)",
+        proxy_for=f"{MUSIQ_PROXY}, tracked on the same content",
     ),
 )
-DRIFT.register("sharpness", Backend("sharpness", lambda **kw: None, proxy_for=f"{MUSIQ_PROXY} (content-sensitive)"))
+DRIFT.register("sharpness", Backend("sharpness", lambda **kw: None, proxy_for=f"{MUSIQ_PROXY}, content-sensitive"))
 DRIFT.register("musiq", Backend("musiq", lambda **kw: None, available=musiq_unavailable))
 _UNIT = "per-segment imaging quality (0-100)"
 

@@ -117,9 +117,7 @@ class TorchFeatures:
         out = []
         with torch.no_grad():
             for i in range(0, len(frames), 32):
-                x = torch.from_numpy(np.stack([preprocess(f, mode) for f in frames[i : i + 32]])).to(
-                    self.device
-                )
+                x = torch.from_numpy(np.stack([preprocess(f, mode) for f in frames[i : i + 32]])).to(self.device)
                 out.append(self.forward(x).float().cpu().numpy())
         return l2n(np.concatenate(out).astype(np.float64))
 
@@ -206,7 +204,7 @@ FEATURES.register(
     Backend(
         "pixel",
         lambda **kw: PixelFeatures(),
-        proxy_for="DINO / CLIP / DreamSim features (32x32 thumbnail correlation; one value for every mode)",
+        proxy_for="DINO / CLIP / DreamSim features",
     ),
 )
 FEATURES.register(
@@ -230,7 +228,7 @@ FEATURES.register(
         available=lambda: _missing(
             "CLIP ViT-B/32 weights",
             "AAD_CLIP_WEIGHTS",
-            Path(os.environ.get("AAD_CLIP_WEIGHTS", vbench_cache() / "clip_model" / "ViT-B-32.pt"))
+            Path(os.environ.get("AAD_CLIP_WEIGHTS", vbench_cache() / "clip_model" / "ViT-B-32.pt")),
         ),
     ),
 )

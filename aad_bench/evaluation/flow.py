@@ -73,9 +73,7 @@ class RAFTFlow:
 
     name = "raft"
 
-    def __init__(
-        self, weights: str | os.PathLike | None = None, device: str = "cpu", iters: int = 20
-    ) -> None:
+    def __init__(self, weights: str | os.PathLike | None = None, device: str = "cpu", iters: int = 20) -> None:
         path = _raft_weights(weights)
         try:
             import torch
@@ -112,7 +110,7 @@ def _raft_available() -> str | None:
     return None
 
 
-_DIS_PROXY = "RAFT (VBench's flow): DIS is within ~3 % of the true displacement on pans (docs/evaluation.md)"
+_DIS_PROXY = "RAFT (VBench's flow)"  # DIS reads pans within ~3 % (docs/evaluation.md)
 FLOW = backend_kind("flow", "flow backend")
 for _name, _preset in (("dis", "medium"), ("dis-fast", "fast"), ("dis-ultrafast", "ultrafast")):
     FLOW.register(_name, Backend(_name, lambda _p=_preset, **kw: DISFlow(_p), proxy_for=_DIS_PROXY))

@@ -50,6 +50,6 @@ def _amt(**kw: object) -> None:
 
 _AMT = "AMT-S (VBench's interpolator)"
 INTERP = backend_kind("interp", "interpolator")
-INTERP.register("dis", Backend("dis", lambda **kw: dis_interp, proxy_for=f"{_AMT}: DIS-flow warping"))
-INTERP.register("blend", Backend("blend", lambda **kw: blend_interp, proxy_for=f"{_AMT}: plain average"))
+INTERP.register("dis", Backend("dis", lambda **kw: dis_interp, proxy_for=_AMT))
+INTERP.register("blend", Backend("blend", lambda **kw: blend_interp, proxy_for=_AMT))
 INTERP.register("amt", Backend("amt", _amt, available=_amt_unavailable))

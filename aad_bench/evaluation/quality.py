@@ -35,7 +35,7 @@ _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
 # Gaussian noise, 128-512 px: the percentile reads 0.79 of the mean)
 _SIGMA_SCALE = float(np.sqrt(np.pi / 2) / 6 * 1.27)
 NOISE_GRADIENT_ENERGY = 0.375  # E[gx² + gy²] of unit i.i.d. noise with Sobel/8 kernels: 2 · 12/64
-MUSIQ_PROXY = "MUSIQ (VBench imaging_quality): weight-free sharpness/noise score"
+MUSIQ_PROXY = "MUSIQ (VBench's imaging quality)"
 
 
 class QualityBackend(Protocol):

@@ -95,8 +95,10 @@ def find_targets(path: str | Path, sets: list[str] | None = None) -> list[Target
 
 
 def set_items(target: Target) -> list[VideoItem]:
-    """Every video of a set: the indexed ones (missing files included, so they become error rows), then mp4s
-    nobody indexed (a file must not vanish from the numbers)."""
+    """Every video of a set, missing indexed files included (they become error rows).
+
+    Mp4s nobody indexed are scored too: a file must not vanish from the numbers.
+    """
     index = load_index(target.set_dir)
     paths = list_videos(target.set_dir)
     known = {p.name for p in paths}
@@ -229,8 +231,11 @@ def evaluate_target(
 
 
 def check_names(metrics: list[str], backends: dict[str, str]) -> None:
-    """Fail before any work on an unknown metric, backend kind or backend name (with did-you-mean), or on a
-    chosen backend that cannot run here (missing weights or package: the message says what to install)."""
+    """Fail before any work on an unknown name or a chosen backend that cannot run here.
+
+    Unknown metric, backend kind or backend names get "did you mean"; a backend whose weights or package are
+    missing says what to install.
+    """
     for m in metrics:
         metric = METRICS.get(m)
         chosen = backends.get(m) or backends.get(metric.backend_kind or "")

@@ -69,8 +69,11 @@ def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _trajectory_error(frames: np.ndarray, gt: dict[str, Any]) -> float:
-    """Mean distance between each sprite's *fitted* trajectory (``reflect(x0 + v·t)``, the model behind the
-    speed) and its true positions, / min(H, W): frames where the follower lost a sprite do not dominate."""
+    """Mean distance between each sprite's fitted trajectory and its true positions, / min(H, W).
+
+    The fitted trajectory ``reflect(x0 + v·t)`` is the model behind the speed, so frames where the follower
+    lost a sprite do not dominate.
+    """
     pos = np.asarray(gt["positions"], np.float64)
     pos = pos.reshape(len(pos), -1, 2)
     n = min(len(frames), len(pos))

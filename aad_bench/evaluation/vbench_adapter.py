@@ -85,9 +85,7 @@ def parse_eval_results(path: str | Path) -> dict[str, dict[str, Any]]:
         per_video = {}
         for v in entry[-1]:
             if not isinstance(v, dict) or "video_path" not in v or "video_results" not in v:
-                raise MalformedFileError(
-                    f"{path}: {dim}: per-video entries need video_path and video_results"
-                )
+                raise MalformedFileError(f"{path}: {dim}: per-video entries need video_path and video_results")
             val = float(v["video_results"])  # bool (dynamic_degree) → 0/1
             per_video[Path(v["video_path"]).name] = val / 100.0 if dim == "imaging_quality" else val
         out[dim] = {
@@ -179,9 +177,7 @@ def run_official(
         "full_info": None,
         "local": all((vbench_cache() / w).is_file() for d in dims for w in WEIGHTS.get(d, [])),
     }
-    proc = subprocess.run(
-        [python or sys.executable, "-c", _DRIVER, json.dumps(args)], capture_output=True, text=True
-    )
+    proc = subprocess.run([python or sys.executable, "-c", _DRIVER, json.dumps(args)], capture_output=True, text=True)
     result = out_dir / f"{name}_eval_results.json"
     if proc.returncode != 0 or not result.is_file():
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
@@ -200,9 +196,7 @@ def evaluate_official(
     parsed: dict[str, dict] = {}
     if set(dims) - set(i2v_dims):
         parsed.update(
-            parse_eval_results(
-                run_official(set_dir, raw_dir, [d for d in dims if d not in i2v_dims], device, python)
-            )
+            parse_eval_results(run_official(set_dir, raw_dir, [d for d in dims if d not in i2v_dims], device, python))
         )
     if i2v_dims:
         parsed.update(
@@ -246,8 +240,6 @@ def write_results(parsed: dict[str, dict], out_dir: str | Path, set_name: str) -
         )
     agg = {d: r["aggregate"] for d, r in parsed.items()}
     written.append(
-        atomic_write_json(
-            out_dir / "vbench_scores.json", {"vbench": vbench_scores(agg), "vbench_i2v": i2v_scores(agg)}
-        )
+        atomic_write_json(out_dir / "vbench_scores.json", {"vbench": vbench_scores(agg), "vbench_i2v": i2v_scores(agg)})
     )
     return written

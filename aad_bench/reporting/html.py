@@ -1,6 +1,6 @@
-"""The self-contained ``index.html``: tables, official VBench, clips, figures (embedded as data URIs), config
-diffs, provenance.
+"""The self-contained ``index.html``: tables, official VBench, clips, figures, config diffs, provenance.
 
+Figures and clips are embedded as data URIs.
 Templates are plain ``string.Template`` files in ``templates/`` (no jinja2 dependency); every value put in
 is HTML-escaped here. The page loads nothing from the network and runs no script.
 """
@@ -180,6 +180,7 @@ def provenance_html(df: pd.DataFrame, max_runs: int = 500) -> str:
 
 
 def figures_html(figures: list[Figure]) -> str:
+    """Every figure with its caption (or a line saying there is none)."""
     if not figures:
         return '<p class="note">No figure data (no curves, training logs or long videos).</p>'
     return "\n".join(

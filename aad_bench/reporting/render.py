@@ -147,7 +147,7 @@ def _tex_cell(cell: Cell, col: Column) -> str:
 
 
 def render_latex(table: Table) -> str:
-    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
+    r"""A booktabs ``table`` environment (needs ``\usepackage{booktabs}``)."""
     spec = "l" + "c" * len(table.columns)
     heads = [latex_escape(table.row_header)] + [latex_escape(header(c)) for c in table.columns]
     lines = [

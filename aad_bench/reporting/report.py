@@ -119,8 +119,10 @@ def build_tables(agg: pd.DataFrame) -> list[Table]:
 
 
 def default_reference(agg: pd.DataFrame) -> str:
-    """The plain arm (fewest swept settings) of the last method in order (the paper lists its own method
-    last); ``""`` when there is none."""
+    """The plain arm (fewest swept settings) of the last method in order; ``""`` when there is none.
+
+    The paper lists its own method last, so that is the default reference.
+    """
     first = agg.drop_duplicates("arm").set_index("arm")
     declared = [a for a in order_arms(agg) if "order" in first and pd.notna(first["order"].get(a))]
     arms = declared or order_arms(agg)
