@@ -155,3 +155,19 @@ def test_wrong_shaped_eval_files_are_recorded(tmp_path, name, content, why):
 def test_single_run_and_results_folder(tmp_path):
     assert len(find_runs(FIXTURE / "runs" / "000-aad1-s0")) == 1
     assert find_runs(FIXTURE / "runs" / "CausVid") == [(str(FIXTURE / "runs" / "CausVid"), None)]
+
+
+def test_method_info_falls_back_to_config_yaml(tmp_path):
+    run = tmp_path / "c" / "runs" / "r"
+    shutil.copytree(FIXTURE / "runs" / "000-aad1-s0", run)
+    res = json.loads((run / "results.json").read_text())
+    del res["method_info"], res["warmup"], res["stages"]
+    res["method"] = "foo"
+    (run / "results.json").write_text(json.dumps(res))
+    (run / "config.yaml").write_text(
+        "method:\n  name: foo\n  display: Foo\n  order: 70\n  stages: [ode, gan]\n"
+        "  gan:\n    disc: {backbone: causal, head: patch}\nseed: 0\n"
+    )
+    info = collect(tmp_path / "c").drop_duplicates("run_dir").iloc[0]
+    assert (info["display"], info["order"], info["backbone"], info["logit"]) == ("Foo", 70, "causal", "patch")
+    assert info["warmup"] == False  # noqa: E712 — a GAN method without a dmd stage has no warm-up

@@ -237,7 +237,11 @@ def run_info(run_dir: str, index_row: dict[str, Any] | None, problems: list[Prob
     name = os.path.basename(run_dir.rstrip("/"))
     fallback = name if status != "missing" else "unknown"
     method = str(res.get("method") or info.get("name") or ov.get("method") or fallback)
-    disc = next((d for d in (info.get("disc"), summary.get("disc"), res.get("disc")) if isinstance(d, dict)), {})
+    gan = info.get("gan") if isinstance(info.get("gan"), dict) else {}  # config.yaml: method.gan.disc
+    disc = next(
+        (d for d in (info.get("disc"), summary.get("disc"), res.get("disc"), gan.get("disc")) if isinstance(d, dict)),
+        {},
+    )
     seed = res.get("seed", ov.get("seed"))
     return {
         "run": str(res.get("run_name") or name),
