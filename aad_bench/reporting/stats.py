@@ -160,36 +160,40 @@ def add_vbench_aggregates(df: pd.DataFrame) -> pd.DataFrame:
     official = m[m["backend"] == VBENCH]
     measured = m[m["backend"] != VBENCH].assign(_proxy=lambda x: x["proxy_for"].notna())
     measured = measured.sort_values(["_proxy", "backend"]).drop_duplicates(["run_dir", "set", "metric"])
-    runcols = [c for c in df.columns if c not in METRIC_COLUMNS or c == "set"]
-    new = []
-    for part in (official, measured.drop(columns="_proxy")):
-        for _, g in part.groupby(["run_dir", "set"], sort=False):
-            new += _composites(g, runcols)
+    runcols = [c for c in df.columns if c not in METRIC_COLUMNS]
+    new = [_composites(part, runcols) for part in (official, measured.drop(columns="_proxy")) if not part.empty]
+    new = [n for n in new if not n.empty]
     if not new:
         return df
-    out = pd.concat([df, pd.DataFrame(new)], ignore_index=True)
+    out = pd.concat([df, *new], ignore_index=True)
     out.attrs = dict(df.attrs)  # axes, root, problems travel with the data
     return out
 
 
-def _composites(g: pd.DataFrame, runcols: list[str]) -> list[dict]:
-    """The composite rows of one run and set (``g``: one row per dimension)."""
-    have = dict(zip(g["metric"], g["value"].astype(float)))
-    base = g.iloc[0][runcols].to_dict()
+def _composites(part: pd.DataFrame, runcols: list[str]) -> pd.DataFrame:
+    """Composite rows of every run and set in ``part`` (one row per run, set and dimension), vectorised."""
+    key = ["run_dir", "set"]
+    value = part.pivot_table(index=key, columns="metric", values="value", aggfunc="first")
+    backend = part.pivot_table(index=key, columns="metric", values="backend", aggfunc="first")
+    proxy = part.assign(_p=part["proxy_for"].notna()).pivot_table(
+        index=key, columns="metric", values="_p", aggfunc="first"
+    )
+    base = part.drop_duplicates(key).set_index(key)[[c for c in runcols if c not in key]]
     out = []
     for name, (fn, need) in vs.AGGREGATES.items():
-        if set(need) <= set(have):
-            used = g[g["metric"].isin(need)]
-            proxies = sorted(set(used.loc[used["proxy_for"].notna(), "metric"]))
-            row = dict.fromkeys(METRIC_COLUMNS)
-            row.update(base)
-            row.update(
-                metric=name,
-                version="official",
-                backend="+".join(sorted(set(used["backend"].dropna()))),
-                proxy_for=f"VBench's score (stand-ins used for {', '.join(proxies)})" if proxies else None,
-                direction="up",
-                value=float(fn(have)),
-            )
-            out.append(row)
-    return out
+        if not set(need) <= set(value.columns):
+            continue
+        ok = value[list(need)].notna().all(axis=1)
+        if not ok.any():
+            continue
+        vals = fn({d: value.loc[ok, d].to_numpy(dtype=float) for d in need})
+        labels = ["+".join(sorted(set(r))) for r in backend.loc[ok, list(need)].itertuples(index=False)]
+        flags = proxy.loc[ok, list(need)].fillna(False).astype(bool)
+        notes = [
+            f"VBench's score (stand-ins used for {', '.join(d for d, f in zip(need, r) if f)})" if any(r) else None
+            for r in flags.itertuples(index=False)
+        ]
+        rows = base.loc[value.index[ok]].reset_index()
+        rows = rows.assign(metric=name, version="official", backend=labels, proxy_for=notes, direction="up", value=vals)
+        out.append(rows)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
