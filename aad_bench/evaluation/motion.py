@@ -6,12 +6,13 @@ exceed ``6·min(H, W)/256`` pixels (T = sampled frames, full resolution). Fewer 
 verdict (the rule would need 0 or 1 moving pairs).
 
 **Visible motion** (used for freezes, fading and collapse; not part of VBench): the same top-5 % flow statistic
-after zeroing every pixel whose 5×5 mean absolute frame difference is within sensor/codec noise
-(``< 2·sigma + 1`` grey levels, sigma = the clip's noise std read in its flattest patches). On flat or
-low-texture content, grain makes the flow of a still pair point anywhere (measured: top-5 % DIS magnitude of
-still, grainy toy clips 0.4-1.5 px at 32 px, 3-6 px at 256 px — above VBench's threshold), while a pixel whose
-difference is only noise cannot show motion. With the mask, still clips read ≤ 0.005 px at 32-480 px and grain
-std 1-8 (docs/evaluation.md has the table), so :data:`FREEZE_PX` can sit far below any visible motion.
+over the pixels whose change the flow explains (:func:`visible_motion`). On flat or low-texture content, grain
+makes the flow of a still pair point anywhere (measured on still, grainy x264 clips: top-5 % DIS magnitude up to
+0.8 px at 32 px and 8-16 px at 256-480 px, above VBench's threshold), but warping along such a flow does not
+explain the frame difference. Freeze detection median-filters the curve over 3 pairs; measured (grain std 2 and
+8, x264 crf 18 and 23, toy and photo-like content; ``benchmarks/metrics.py --calibration``), still clips then
+read ≤ 0.34 px at 128-480 px and 0 at 32 px (one case, flat content with grain 8 at crf 23 and 64 px, reads
+0.65), while 1 px/frame pans read ≥ 0.58 px at every size: :data:`FREEZE_PX` = 0.4 px/frame sits between.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.ndimage import median_filter
 
 from aad_bench.evaluation.flow import get_flow, magnitude, top_fraction_mean
 from aad_bench.evaluation.metrics import Metric, VideoItem, VideoScore, register
@@ -29,7 +31,7 @@ from aad_bench.video.io import read_video
 TOP_FRAC = 0.05
 SAMPLE_FPS = 8.0
 MIN_SAMPLED = 3  # VBench's count rule needs round(4·T/16) ≥ 1 moving pair to mean anything
-FREEZE_PX = 0.1  # visible motion (px/frame, native resolution) below which a pair is still
+FREEZE_PX = 0.4  # visible motion (px/frame, native resolution) below which a pair is still
 MIN_TAIL = 2  # still pairs at the end needed to call it a freeze (one still pair is not)
 
 
@@ -61,17 +63,27 @@ def top_motion(flows: list[np.ndarray]) -> np.ndarray:
 
 
 def clip_noise(frames: np.ndarray) -> float:
-    """Noise std of a clip (grey levels): the median over frames of :func:`noise_sigma`."""
+    """Noise std of a clip (grey levels): the median over frames of :func:`noise_sigma` (flattest patches)."""
     return float(np.median([noise_sigma(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for f in frames]))
 
 
 def visible_motion(frames: np.ndarray, flows: list[np.ndarray], sigma: float) -> np.ndarray:
-    """Per pair: top-5 % flow magnitude over pixels whose change exceeds noise (the module docstring)."""
+    """Per pair: top-5 % flow magnitude over the pixels whose change the flow explains (module docstring).
+
+    A pixel counts when its 5×5 mean absolute frame difference exceeds noise (``2·sigma + 1`` grey levels) and
+    warping along the flow removes more than ``1 + sigma`` levels of it: grain and codec flicker change pixels,
+    but no flow explains that change.
+    """
+    h, w = frames.shape[1:3]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in frames]
     out = []
     for a, b, f in zip(grey[:-1], grey[1:], flows):
+        warped = cv2.remap(b, gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        change = cv2.blur(np.abs(b - a), (5, 5))
+        explained = change - cv2.blur(np.abs(warped - a), (5, 5))
         mag = magnitude(f)
-        mag[cv2.blur(np.abs(b - a), (5, 5)) < 2.0 * sigma + 1.0] = 0.0
+        mag[(change < 2.0 * sigma + 1.0) | (explained < 1.0 + sigma)] = 0.0
         out.append(top_fraction_mean(mag, TOP_FRAC))
     return np.array(out, dtype=np.float64)
 
@@ -119,9 +131,14 @@ def freeze_frame(pair_scores: np.ndarray, threshold: float = FREEZE_PX, min_tail
     """The first still frame: the first ``k`` such that every pair ``(t, t+1)`` with ``t >= k`` is still.
 
     Frames ``k, k+1, ...`` then show the same content (frame ``k`` itself is where motion stopped; a video
-    that never moves has ``k = 0``). ``None`` when fewer than ``min_tail`` pairs at the end are still.
+    that never moves has ``k = 0``). ``None`` when fewer than ``min_tail`` pairs at the end are still. The
+    curve is median-filtered over 3 pairs first: one pair that codec noise lifts above the threshold does not
+    break a freeze, while real motion lasts longer than one pair.
     """
-    moving = np.asarray(pair_scores) >= threshold
+    scores = np.asarray(pair_scores, dtype=np.float64)
+    if len(scores) >= 3:
+        scores = median_filter(scores, size=3, mode="mirror")
+    moving = scores >= threshold
     n = len(moving)
     if n == 0:
         return None
