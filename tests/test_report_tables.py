@@ -98,7 +98,7 @@ def _agg(rows):
     import pandas as pd
 
     recs = []
-    for i, (arm, metric, backend, mean, ci, n, proxy) in enumerate(rows):
+    for arm, metric, backend, mean, ci, n, proxy in rows:
         recs.append(
             dict(
                 arm=arm,
