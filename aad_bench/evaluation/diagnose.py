@@ -238,7 +238,7 @@ def diagnose(
         folder / "curves.json",
         {
             "x_label": "frame pair (t, t+1)",
-            "y_label": "visible motion (px, noise-masked top-5% flow)",
+            "y_label": "visible motion (px: top-5% flow where the flow explains the change)",
             "flow": flow,
             "threshold_px": freeze_px,
             "per_video": {k: v.round(4) for k, v in curves.items()},

@@ -48,7 +48,7 @@ def motion_pages(folder: Path, rows: list[dict], curves: dict[str, np.ndarray], 
             ax.axis("off")
         n_pages = math.ceil(len(names) / PANELS)
         fig.suptitle(
-            f"Visible motion per frame pair (px, noise-masked top-5% flow); dashed: still threshold {thr:g} px; "
+            f"Visible motion per frame pair (px: top-5% flow where the flow explains the change); dashed: still {thr:g} px; "
             f"red title: collapsed — page {page + 1}/{n_pages}, videos {start + 1}-{start + len(part)} of {len(names)}",
             fontsize=7,
         )
@@ -93,7 +93,9 @@ def sheet(folder: Path, sheets: list[tuple[bool, str, np.ndarray]]) -> tuple[Pat
     ordered = sorted(sheets, key=lambda s: not s[0])
     shown = ordered[:SHEET_ROWS]
     thumbs = [_thumbs(s[2]) for s in shown]
-    path = contact_sheet(thumbs, folder / "contact_sheet.png", max_frames=12, labels=[s[1][-14:] for s in shown])
+    path = contact_sheet(
+        thumbs, folder / "contact_sheet.png", max_frames=12, labels=[s[1].rsplit("/", 1)[-1] for s in shown]
+    )
     title = f"{len(shown)} of {len(sheets)} videos (collapsed first)" + (
         "; the rest are in diagnosis.csv" if len(sheets) > len(shown) else ""
     )
