@@ -48,7 +48,8 @@ def motion_pages(folder: Path, rows: list[dict], curves: dict[str, np.ndarray], 
             ax.axis("off")
         n_pages = math.ceil(len(names) / PANELS)
         fig.suptitle(
-            f"Visible motion per frame pair (px: top-5% flow where the flow explains the change); dashed: still {thr:g} px; "
+            f"Visible motion per frame pair (px: top-5% flow where the flow explains the change); "
+            f"dashed: still {thr:g} px; "
             f"red title: collapsed — page {page + 1}/{n_pages}, videos {start + 1}-{start + len(part)} of {len(names)}",
             fontsize=7,
         )
