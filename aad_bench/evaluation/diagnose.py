@@ -104,23 +104,7 @@ def video_row(
     fade = chunks[-1] / chunks[0] if chunks[0] >= freeze_px else None
     mean_motion = float(prof.pair_scores.mean())
     toy = _toy(item)
-    reasons = []
-    if toy is not None:  # one motion measure: the sprite estimator decides for toy videos
-        frozen = toy["data_speed"] >= FROZEN_SPEED and toy["speed"] < FROZEN_SPEED
-        if prof.copy_of_first and toy["data_speed"] >= FROZEN_SPEED:
-            reasons.append("copies its first frame")
-        if frozen:
-            reasons.append(f"frozen sprites ({toy['speed']:.3f} px/frame vs data {toy['data_speed']:.3f})")
-    else:
-        frozen = None
-        if prof.copy_of_first:
-            reasons.append("copies its first frame")
-        elif prof.freeze_frame is not None:
-            reasons.append(f"still from frame {prof.freeze_frame}")
-        if fade is not None and fade < FADE_RATIO:
-            reasons.append(f"fades (last/first chunk motion {fade:.2f})")
-        if data_motion is not None and mean_motion < DATA_FRACTION * data_motion:
-            reasons.append(f"moves {mean_motion / data_motion:.2f}x the data")
+    reasons, frozen = _reasons(prof, toy, fade, mean_motion, data_motion)
     row = {
         "video": item.name,
         "frames": len(frames),
@@ -142,6 +126,29 @@ def video_row(
         "chunk_motion": " ".join(f"{v:.3f}" for v in chunks),
     }
     return row, prof.pair_scores, frames
+
+
+def _reasons(
+    prof, toy: dict | None, fade: float | None, mean_motion: float, data_motion: float | None
+) -> tuple[list[str], bool | None]:
+    """Why a video counts as collapsed (empty: it does not) and, for toy videos, whether its sprites froze."""
+    reasons = []
+    if toy is not None:  # one motion measure: the sprite estimator decides for toy videos
+        frozen = toy["data_speed"] >= FROZEN_SPEED and toy["speed"] < FROZEN_SPEED
+        if prof.copy_of_first and toy["data_speed"] >= FROZEN_SPEED:
+            reasons.append("copies its first frame")
+        if frozen:
+            reasons.append(f"frozen sprites ({toy['speed']:.3f} px/frame vs data {toy['data_speed']:.3f})")
+        return reasons, frozen
+    if prof.copy_of_first:
+        reasons.append("copies its first frame")
+    elif prof.freeze_frame is not None:
+        reasons.append(f"still from frame {prof.freeze_frame}")
+    if fade is not None and fade < FADE_RATIO:
+        reasons.append(f"fades (last/first chunk motion {fade:.2f})")
+    if data_motion is not None and mean_motion < DATA_FRACTION * data_motion:
+        reasons.append(f"moves {mean_motion / data_motion:.2f}x the data")
+    return reasons, None
 
 
 def data_mean_motion(data_dir: str | Path, flow: str = "dis") -> float:
@@ -203,7 +210,6 @@ def diagnose(
     sets: list[str] | None = None,
 ) -> dict[str, Any]:
     """Diagnose every video set under ``path`` and write ``path/diagnosis.csv`` plus ``path/diagnosis/``."""
-    import pandas as pd
 
     if chunk is not None and chunk < 1:
         raise ValueError(f"--chunk must be >= 1 frame, got {chunk}")
@@ -228,6 +234,13 @@ def diagnose(
             sheets.append((row["collapsed"], f"{t.set_name}/{item.path.stem}", frames))
     if not table:
         raise FileNotFoundError(f"{path}: no videos to diagnose")
+    return _write(path, rows, table, curves, sheets, errors, flow, freeze_px)
+
+
+def _write(path: Path, rows, table, curves, sheets, errors, flow: str, freeze_px: float) -> dict[str, Any]:
+    """Write ``diagnosis.csv`` and ``diagnosis/`` (verdict, curves, figures); returns the summary dict."""
+    import pandas as pd
+
     folder = path / "diagnosis"
     folder.mkdir(parents=True, exist_ok=True)
     csv = atomic_write_text(path / "diagnosis.csv", pd.DataFrame(table, columns=COLUMNS).to_csv(index=False))
