@@ -210,7 +210,6 @@ def diagnose(
     sets: list[str] | None = None,
 ) -> dict[str, Any]:
     """Diagnose every video set under ``path`` and write ``path/diagnosis.csv`` plus ``path/diagnosis/``."""
-
     if chunk is not None and chunk < 1:
         raise ValueError(f"--chunk must be >= 1 frame, got {chunk}")
     path = Path(path)
