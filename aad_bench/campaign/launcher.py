@@ -199,6 +199,10 @@ class _environ:
 class CampaignSlurmLauncher(_CampaignLauncher, SlurmLauncher):
     """``hydra/launcher: aad_slurm``: each sweep job is one SLURM array task."""
 
+    __module__ = PLUGIN_MODULE  # Hydra accepts a launcher only under hydra_plugins (where the plugin re-exports it)
+
 
 class CampaignLocalLauncher(_CampaignLauncher, LocalLauncher):
     """``hydra/launcher: aad_local``: each sweep job is a local submitit process (no SLURM)."""
+
+    __module__ = PLUGIN_MODULE
