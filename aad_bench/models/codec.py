@@ -13,6 +13,7 @@ import torch
 from aad_bench.registry import Registry
 
 CODECS: Registry = Registry("codec")
+CODECS.add_lazy("wan_vae", "aad_bench.models.wan_vae:wan_vae_codec")  # Wan 2.1 VAE; settings in model.vae
 
 
 class LatentCodec(Protocol):
