@@ -1,0 +1,14 @@
+"""Real data for aad_bench: clip folders → latent shards (``data=folder``), prompt lists (``data=prompts``),
+VBench-I2V-style image folders, teacher ODE pairs in shards, and the batch loader the training loops iterate.
+
+Sources register here under the names people type (``data.source``).
+"""
+
+from __future__ import annotations
+
+from aad_bench.registry import Registry
+
+SOURCES: Registry = Registry("data source", lazy={
+    "folder": "aad_bench.data.latents:prepare_folder",
+    "prompts": "aad_bench.data.prompts:read_prompts",
+})
