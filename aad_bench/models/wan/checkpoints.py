@@ -159,7 +159,7 @@ def merge_lora(sd: dict[str, torch.Tensor], lora: dict[str, torch.Tensor], alpha
         raise CheckpointError(f"LoRA file has no '*.lora_A.weight' keys (first keys: {list(lora)[:5]})")
     unknown = []
     for base, (a, b) in pairs.items():
-        name = _rename(strip_prefixes({base: a}).popitem()[0], 0) + ".weight"
+        name = _rename(strip_prefixes({base + ".weight": a}).popitem()[0], 0)
         if name not in sd:
             unknown.append(name)
             continue

@@ -63,6 +63,8 @@ class WanConfig:
             raise ValueError(f"model.chunk={self.chunk} must be >= 1 and <= model.window_frames={self.window_frames}")
         if self.attention not in ATTENTION_BACKENDS:
             raise ValueError(f"model.attention={self.attention!r}: one of {ATTENTION_BACKENDS}")
+        if self.i2v and self.text_len != 512:  # diffusers' I2V cross-attention splits off the last 512 tokens
+            raise ValueError(f"an I2V Wan (model.image_dim set) needs model.text_len=512, got {self.text_len}")
         if self.cfg_drop not in CFG_DROPS:
             raise ValueError(f"model.cfg_drop={self.cfg_drop!r}: one of {CFG_DROPS}")
 
