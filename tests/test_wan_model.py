@@ -4,6 +4,7 @@ streaming = full block-causal forward, bounded cache, features for discriminator
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -163,3 +164,18 @@ def test_wan_flow_convention_matches_rectified_flow():
     stepped = sched.step(v, ts[1], x_t).prev_sample
     nxt = float(sched.sigmas[2])
     torch.testing.assert_close(stepped, x_t + (nxt - sigma) * v)
+
+
+def test_flex_block_mask_matches_sdpa_mask(model):
+    """The BlockMask used on CUDA encodes the same visibility as the SDPA boolean mask (eager flex, CPU)."""
+    flex = copy.deepcopy(model)
+    flex.cfg = dataclasses.replace(model.cfg, attention="flex")
+    x, t, ctx = tiny_inputs(model.cfg)
+    with torch.no_grad():
+        torch.testing.assert_close(flex(x, t, causal=True, context=ctx), model(x, t, causal=True, context=ctx),
+                                   atol=2e-5, rtol=1e-4)
+        caches = [m.new_cache() for m in (flex, model)]
+        outs = [[m.forward_cached(x[:, :3], t[:, :3], c, write_frames=1, context=ctx),
+                 m.forward_cached(x[:, 1:5], t[:, 1:5], c, write_frames=2)] for m, c in zip((flex, model), caches)]
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)

@@ -89,10 +89,14 @@ _FLEX = None
 
 
 def _flex_attention(q, k, v, block_mask):
+    """flex attention, compiled on CUDA (eager flex materialises the full score matrix); eager elsewhere, where it
+    serves forward-only checks (flex has no CPU backward)."""
     global _FLEX
-    if _FLEX is None:  # compiled once per process: eager flex materialises the full score matrix
-        from torch.nn.attention.flex_attention import flex_attention
+    from torch.nn.attention.flex_attention import flex_attention
 
+    if not q.is_cuda:
+        return flex_attention(q, k, v, block_mask=block_mask)
+    if _FLEX is None:
         _FLEX = torch.compile(flex_attention, dynamic=False)
     return _FLEX(q, k, v, block_mask=block_mask)
 
