@@ -166,6 +166,7 @@ def test_wan_flow_convention_matches_rectified_flow():
     torch.testing.assert_close(stepped, x_t + (nxt - sigma) * v)
 
 
+@pytest.mark.filterwarnings("ignore:.*flex_attention.*:UserWarning")
 def test_flex_block_mask_matches_sdpa_mask(model):
     """The BlockMask used on CUDA encodes the same visibility as the SDPA boolean mask (eager flex, CPU)."""
     flex = copy.deepcopy(model)
