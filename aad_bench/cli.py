@@ -10,7 +10,7 @@ import importlib
 import sys
 
 VERBS = {
-    "sample": "aad_bench.sampling_cli:sample_main",
+    "sample": "aad_bench.sampling.cli:sample_main",
     "eval": "aad_bench.evaluation.cli:eval_main",
     "diagnose": "aad_bench.evaluation.cli:diagnose_main",
     "report": "aad_bench.reporting.cli:report_main",

@@ -31,14 +31,17 @@ class RunFolder:
     # -- locations -------------------------------------------------------------------------------
     @property
     def results_path(self) -> Path:
+        """``results.json``."""
         return self.path / "results.json"
 
     @property
     def metrics_path(self) -> Path:
+        """``metrics.jsonl``."""
         return self.path / "metrics.jsonl"
 
     @property
     def checkpoints(self) -> Path:
+        """The checkpoint folder."""
         return self.path / "checkpoints"
 
     def videos(self, set_name: str) -> Path:
@@ -47,6 +50,7 @@ class RunFolder:
 
     @property
     def eval_dir(self) -> Path:
+        """Where evaluation writes ``<set>/<metric>@<backend>.json``."""
         return self.path / "eval"
 
     # -- state -----------------------------------------------------------------------------------
@@ -56,9 +60,11 @@ class RunFolder:
 
     @property
     def status(self) -> str | None:
+        """``running`` | ``finished`` | ``diverged`` | ``failed`` (None before the run started)."""
         return self.results().get("status")
 
     def is_finished(self) -> bool:
+        """Whether the run ended with status ``finished``."""
         return self.status == "finished"
 
     def start(self, config_yaml: str, info: dict[str, Any]) -> None:
@@ -89,4 +95,5 @@ class RunFolder:
         append_jsonl(self.metrics_path, {**record, "time": round(time.time(), 3)})
 
     def metrics(self) -> list[dict[str, Any]]:
+        """All rows of ``metrics.jsonl``."""
         return read_jsonl(self.metrics_path)

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import default_cfg, median_time  # noqa: E402
 
 from aad_bench.models.dit import DiTConfig, VideoDiT  # noqa: E402
-from aad_bench.sampling import causal_rollout, teacher_sample  # noqa: E402
+from aad_bench.sampling.samplers import causal_rollout, teacher_sample  # noqa: E402
 
 
 def main(batch: int = 4, repeats: int = 5) -> dict[str, float]:

@@ -28,9 +28,10 @@ def stage_rates(steps: int = 3) -> dict[str, float]:
     """Steps/s per stage via the real loops on tiny data sets of the default world."""
     from aad_bench.models.dit import DiTConfig
     from aad_bench.runfolder import RunFolder
-    from aad_bench.training import loops
     from aad_bench.training.distill import build_context
+    from aad_bench.training.dmd import dmd_stage
     from aad_bench.training.gan import gan_stage
+    from aad_bench.training.ode import ode_stage
     from aad_bench.training.teacher import train_teacher
 
     out = tempfile.mkdtemp()
@@ -46,8 +47,8 @@ def stage_rates(steps: int = 3) -> dict[str, float]:
     run.path.mkdir()
     teacher = train_teacher(run, DiTConfig(**cfg.model), data, cfg.teacher, 0, progress=False)
     ctx = build_context(cfg, run, teacher, data, 1.0, data[:2, 0])
-    loops.ode_stage(ctx, None, {"bench": 1})
-    loops.dmd_stage(ctx, None)
+    ode_stage(ctx, None, {"bench": 1})
+    dmd_stage(ctx, None)
     gan_stage(ctx, None)
     rates: dict[str, list[float]] = {}
     for row in run.metrics():

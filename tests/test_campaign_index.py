@@ -70,7 +70,7 @@ def test_gres_parsing():
 
 
 def test_presets_compose_to_campaign_launchers():
-    code = ("from hydra import compose, initialize_config_dir\nfrom aad_bench.app import CONF_DIR\n"
+    code = ("from hydra import compose, initialize_config_dir\nfrom aad_bench.config import CONF_DIR\n"
             "for p in ('ci', 'local', 'cluster'):\n"
             "    with initialize_config_dir(CONF_DIR, version_base='1.3'):\n"
             "        c = compose('config', overrides=[f'slurm={p}', '+ablation=smoke'],\n"

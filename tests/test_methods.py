@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from aad_bench.methods import METHODS, get_method
+from aad_bench.methods import METHODS, MethodSpec
 from aad_bench.registry import UnknownNameError
 from aad_bench.runfolder import RunFolder
-from aad_bench.tasks import distill_task
+from aad_bench.tasks import distill as distill_task
 from aad_bench.training.checkpoint import load_latest
 from aad_bench.video.io import read_video
 
@@ -20,7 +20,7 @@ def test_method_trains_and_samples(name, tiny_cfg):
     assert res["status"] == "finished", res.get("reason")
     run = res["run_name"]
     folder = cfg.paths.runs + "/" + run
-    spec = get_method(name)
+    spec = MethodSpec.from_cfg(cfg.method)
     logged = {}
     for row in RunFolder(folder).metrics():
         logged.setdefault(row["stage"], []).append(row["step"])
@@ -34,7 +34,8 @@ def test_method_trains_and_samples(name, tiny_cfg):
         assert len(long) == 1 + cfg.sample.long_factor * (cfg.world.frames - 1)
         assert res["summary"]["nfe"] == (cfg.world.frames - 1) // cfg.model.chunk
     if "gan" in spec.stages:
-        assert res["disc"] == {"backbone": spec.disc_backbone, "head": spec.disc_head}
+        assert res["disc"] == spec.disc
+        assert res["method_info"] == spec.info()
         state = load_latest(folder + "/checkpoints")
         assert state["stages_done"] == list(spec.stages)
 
@@ -64,7 +65,7 @@ def test_early_stop_rule_relative_to_stage_start():
 
 def test_unknown_method_name_lists_the_registered_ones():
     with pytest.raises(UnknownNameError, match="Did you mean 'symmetric'"):
-        get_method("symetric")
+        METHODS.get("symetric")
 
 
 @pytest.mark.parametrize("overrides,msg", [
@@ -123,3 +124,37 @@ def test_sample_verb_resamples_a_finished_run(tiny_cfg, capsys):
 
     assert len(load_index(run + "/videos/train_len")["videos"]) == 3
     assert main(["sample", str(cfg.paths.out) + "/nothing-here"]) == 2
+
+
+def test_a_new_method_is_one_yaml_in_any_config_dir(tiny_cfg, tmp_path):
+    """Adding a method = one YAML (here in a user's own config dir on the search path); it trains with size=tiny."""
+    conf = tmp_path / "myconf" / "method"
+    conf.mkdir(parents=True)
+    (conf / "mine.yaml").write_text(
+        "defaults:\n  - /method_base@_here_\n  - _self_\n"
+        "name: mine\ndisplay: My method\norder: 70\nsummary: frame logits without the DMD warm-up\n"
+        "stages: [ode, gan]\ngan:\n  disc:\n    backbone: bidirectional\n    head: frame\n")
+    cfg = tiny_cfg(f"hydra.searchpath=[file://{tmp_path / 'myconf'}]", "method=mine", "task=distill",
+                   "distill.share_stages=false")
+    res = distill_task.run(cfg)
+    assert res["status"] == "finished", res.get("reason")
+    assert res["method_info"]["display"] == "My method" and res["method_info"]["order"] == 70
+    assert res["disc"] == {"backbone": "bidirectional", "head": "frame"} and res["stages"] == ["ode", "gan"]
+    logged = {row["stage"] for row in RunFolder(f"{cfg.paths.runs}/{res['run_name']}").metrics()}
+    assert logged == {"ode", "gan"}
+
+
+def test_task_sample_resamples_through_the_app(tiny_cfg, tmp_path, capsys):
+    from aad_bench.cli import main
+
+    cfg = tiny_cfg("task=distill", "method=dmd", "distill.share_stages=false")
+    res = distill_task.run(cfg)
+    run = f"{cfg.paths.runs}/{res['run_name']}"
+    assert main(["task=sample", f"run_dir={run}", "sample.n_videos=3", f"paths.out={cfg.paths.out}",
+                 "hydra.run.dir=" + str(tmp_path / "hydra"), "size=tiny", "progress=false"]) == 0
+    from aad_bench.video.sets import load_index
+
+    assert len(load_index(run + "/videos/train_len")["videos"]) == 3
+    with pytest.raises(SystemExit):
+        main(["task=sample", f"paths.out={tmp_path}", "hydra.run.dir=" + str(tmp_path / "hydra")])
+    assert "task=sample needs run_dir" in capsys.readouterr().err

@@ -76,7 +76,7 @@ def test_fused_cache_refresh_equals_separate_passes():
 
 def test_sink_and_window_keep_the_cache_bounded():
     m = _model(window_frames=8, sink_chunks=1)
-    from aad_bench.sampling import causal_rollout
+    from aad_bench.sampling.samplers import causal_rollout
 
     sizes = []
     cond = torch.randn(1, 3, 16, 16, dtype=torch.float64)

@@ -3,10 +3,10 @@
 import torch
 from omegaconf import OmegaConf
 
+from aad_bench.data.toy import training_data
 from aad_bench.models.dit import DiTConfig, VideoDiT
 from aad_bench.runfolder import RunFolder
-from aad_bench.sampling import teacher_sample
-from aad_bench.tasks.common import training_data
+from aad_bench.sampling.samplers import teacher_sample
 from aad_bench.training.checkpoint import load_latest, save_checkpoint
 from aad_bench.training.teacher import get_teacher, train_teacher
 

@@ -12,7 +12,7 @@ hydra-submitit launchers these
 * export the torch.distributed env (rank, world size, master addr/port) in multi-task jobs.
 
 Preemption: submitit calls ``CampaignJob.checkpoint`` on USR2; it resubmits the same overrides, the job maps
-to the same run folder (``app.run_dir`` is derived from the config) and the task resumes from its own latest
+to the same run folder (``config.run_dir`` is derived from the config) and the task resumes from its own latest
 checkpoint.
 """
 
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
@@ -37,11 +36,12 @@ from aad_bench.campaign.index import CampaignIndex
 from aad_bench.campaign.job import CampaignJob, singleton_state
 from aad_bench.campaign.preflight import CampaignError, check_slurm_params
 from aad_bench.campaign.snapshot import make_snapshot, snapshot_env
+from aad_bench.config import run_dir
 from aad_bench.utils.provenance import REPO_ROOT
 
 log = logging.getLogger(__name__)
-# Hydra instantiates launchers only from the ``hydra_plugins`` namespace: the classes below are published
-# under this alias module name (see register()); jobs never unpickle them (they run a CampaignJob).
+# Hydra instantiates launchers only from the ``hydra_plugins`` namespace: the plugin module there re-exports the
+# classes below and stores their configs; jobs never unpickle them (they run a CampaignJob).
 PLUGIN_MODULE = "hydra_plugins.aad_bench_campaign"
 
 
@@ -62,19 +62,6 @@ class AadLocalConf(LocalQueueConf):
     _target_: str = f"{PLUGIN_MODULE}.CampaignLocalLauncher"
     retry_failed: bool = False
     snapshot: bool = True
-
-
-def register() -> None:
-    """Make ``hydra/launcher: aad_slurm | aad_local`` available (called when the app is imported)."""
-    from hydra.core.plugins import Plugins
-
-    sys.modules.setdefault(PLUGIN_MODULE, sys.modules[__name__])
-    plugins = Plugins.instance()
-    for cls in (CampaignSlurmLauncher, CampaignLocalLauncher):
-        plugins._register(cls)  # not found by Hydra's scan of the hydra_plugins package
-    cs = ConfigStore.instance()
-    cs.store(group="hydra/launcher", name="aad_slurm", node=AadSlurmConf, provider="aad_bench")
-    cs.store(group="hydra/launcher", name="aad_local", node=AadLocalConf, provider="aad_bench")
 
 
 class _CampaignLauncher:
@@ -114,8 +101,6 @@ class _CampaignLauncher:
         return [returns[p["idx"]] for p in plan]
 
     def _plan(self, index: CampaignIndex, job_overrides: Sequence[Sequence[str]], first: int) -> list[dict]:
-        from aad_bench.app import run_dir
-
         loader = self.hydra_context.config_loader  # type: ignore[attr-defined]
         plan, taken = [], set()
         for k, ov in enumerate(job_overrides):
@@ -214,10 +199,6 @@ class _environ:
 class CampaignSlurmLauncher(_CampaignLauncher, SlurmLauncher):
     """``hydra/launcher: aad_slurm``: each sweep job is one SLURM array task."""
 
-    __module__ = PLUGIN_MODULE
-
 
 class CampaignLocalLauncher(_CampaignLauncher, LocalLauncher):
     """``hydra/launcher: aad_local``: each sweep job is a local submitit process (no SLURM)."""
-
-    __module__ = PLUGIN_MODULE

@@ -1,7 +1,8 @@
-"""Real data for aad_bench: clip folders → latent shards (``data=folder``), prompt lists (``data=prompts``),
-VBench-I2V-style image folders, teacher ODE pairs in shards, and the batch loader the training loops iterate.
+"""Data sources for training and sampling: the embedded toy world (:mod:`~aad_bench.data.toy`), real clip folders
+→ latent shards (``data=folder``), prompt lists (``data=prompts``), VBench-I2V-style image folders, teacher ODE
+pairs in shards, and the batch loader the training loops iterate.
 
-Sources register here under the names people type (``data.source``).
+Real-data sources register here under the names people type (``data.source``).
 """
 
 from __future__ import annotations

@@ -79,9 +79,11 @@ class KVCache:
 
     @property
     def frames(self) -> int:
+        """Frames held in the cache (sink + window)."""
         return sum(self.chunks)
 
     def tokens(self) -> int:
+        """Tokens held per layer."""
         return 0 if self.k[0] is None else self.k[0].shape[2]
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:

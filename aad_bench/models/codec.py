@@ -23,9 +23,11 @@ class LatentCodec(Protocol):
     temporal_ratio: int  # pixel frames per latent frame after the first (Wan VAE: 4)
     spatial_ratio: int
 
-    def encode(self, video: torch.Tensor) -> torch.Tensor: ...
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """Pixels ``[B,T,3,H,W]`` → latents."""
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents → pixels ``[B,T,3,H,W]`` in [-1, 1]."""
 
 
 @CODECS.register("identity")
@@ -37,13 +39,16 @@ class IdentityCodec:
     spatial_ratio = 1
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """Pixels ``[B,T,3,H,W]`` → latents (here: the same tensor, checked)."""
         _check(video)
         return video
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents → pixels in [-1, 1] (clamped)."""
         return latents.clamp(-1, 1)
 
     def latent_frames(self, frames: int) -> int:
+        """Latent frames for a clip of ``frames`` pixel frames."""
         return frames
 
 

@@ -49,6 +49,7 @@ class VideoHead(nn.Module):
         self.out = nn.Sequential(nn.LayerNorm(depths * queries * width), nn.Linear(depths * queries * width, 1))
 
     def forward(self, feats: list[torch.Tensor], frames: int, n: int) -> torch.Tensor:
+        """``[B, 1]`` logits from the depth features ``[B, F*n, D]``."""
         z = torch.cat([h(f) for h, f in zip(self.heads, feats)], dim=-1)
         return self.out(z)  # [B, 1]
 
@@ -58,6 +59,7 @@ class FrameHead(VideoHead):
     """One logit per generated frame: the queries only see that frame's tokens."""
 
     def forward(self, feats: list[torch.Tensor], frames: int, n: int) -> torch.Tensor:
+        """``[B, F]`` logits, one per generated frame."""
         b = feats[0].shape[0]
         per_frame = [f.reshape(b * frames, n, f.shape[-1]) for f in feats]
         z = torch.cat([h(f) for h, f in zip(self.heads, per_frame)], dim=-1)
@@ -74,6 +76,7 @@ class PatchHead(nn.Module):
                                  nn.Linear(width, 1))
 
     def forward(self, feats: list[torch.Tensor], frames: int, n: int) -> torch.Tensor:
+        """``[B, F*n]`` logits, one per token."""
         return self.out(torch.cat(feats, dim=-1)).squeeze(-1)  # [B, frames*n]
 
 
@@ -102,9 +105,11 @@ class Discriminator(nn.Module):
         self.head = HEADS.get(head)(cfg.dim, len(depths), queries, cfg.heads)
 
     def head_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the logit head (their own learning rate)."""
         return list(self.head.parameters())
 
     def backbone_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the backbone copy."""
         return list(self.backbone.parameters())
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -44,10 +44,12 @@ class DiTConfig:
 
     @property
     def grid(self) -> tuple[int, int]:
+        """Token grid (rows, columns) of one frame."""
         return self.height // self.patch, self.width // self.patch
 
     @property
     def tokens_per_frame(self) -> int:
+        """Tokens per frame."""
         return self.grid[0] * self.grid[1]
 
     def check_frames(self, frames: int) -> None:
@@ -57,6 +59,7 @@ class DiTConfig:
                              f"(clip = 1 conditioning frame + {frames - 1})")
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict."""
         return asdict(self)
 
 
@@ -84,6 +87,7 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada[1].bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor, attend) -> torch.Tensor:
+        """Modulated attention (``attend`` = full, block-causal or cached) then MLP, both gated."""
         s1, sc1, g1, s2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
         x = x + g1 * attend(self.norm1(x) * (1 + sc1) + s1)
         return x + g2 * self.mlp(self.norm2(x) * (1 + sc2) + s2)
@@ -125,6 +129,7 @@ class VideoDiT(nn.Module):
         return x.reshape(b, f * (h // p) * (w // p), c * p * p)
 
     def unpatchify(self, tok: torch.Tensor, frames: int) -> torch.Tensor:
+        """``[B, F*n, C*p*p]`` → ``[B,F,C,H,W]``."""
         b = tok.shape[0]
         p, (gh, gw), c = self.cfg.patch, self.cfg.grid, self.cfg.channels
         x = tok.reshape(b, frames, gh, gw, c, p, p).permute(0, 1, 4, 2, 5, 3, 6)
@@ -155,6 +160,7 @@ class VideoDiT(nn.Module):
         return tok, c
 
     def head(self, h: torch.Tensor, c: torch.Tensor, frames: int) -> torch.Tensor:
+        """The velocity head: adaLN-modulated projection back to frames."""
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
         return self.unpatchify(self.patch_out(self.norm_out(h) * (1 + scale) + shift), frames)
 

@@ -1,11 +1,12 @@
-"""Tasks the Hydra app runs (``task=<name>``), registered by name."""
+"""Tasks the Hydra app runs (``task=<name>``): one module per task, named like the task, with a ``run(cfg)``.
+
+The registry is discovered from this package's modules, so adding a task = adding a module.
+"""
+
+import pkgutil
 
 from aad_bench.registry import Registry
 
 TASKS: Registry = Registry("task", lazy={
-    "teacher": "aad_bench.tasks.teacher_task:run",
-    "toy_data": "aad_bench.tasks.teacher_task:run_toy_data",
-    "distill": "aad_bench.tasks.distill_task:run",
-    "demo": "aad_bench.tasks.demo:run",
-    "sample": "aad_bench.tasks.sample_task:run",
+    m.name: f"{__name__}.{m.name}:run" for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")
 })

@@ -1,19 +1,23 @@
 """``task=demo`` (the embedded default): the whole toy comparison in one command.
 
 toy data → teacher (cached) → each method of ``demo.methods`` distilled (arms share Stage I + II) → training-length
-and long (4×) videos → a printed table per method: tracked speed ratio generated/data, share of frozen clips,
+and long (4×) videos → a printed table per method: sprite speed ratio generated/data, share of frozen clips,
 sampling time per video. Every arm is an ordinary run folder under ``paths.runs``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from aad_bench.tasks import distill_task
+from aad_bench.config import compose, hydra_overrides
+from aad_bench.evaluation.runner import evaluate_path
+from aad_bench.reporting.cli import write_report
+from aad_bench.tasks import distill as distill_task
 from aad_bench.utils.io import atomic_write_json, atomic_write_text
 
 COLUMNS = ("method", "status", "NFE/clip", "speed ratio", "frozen", "long speed ratio", "long frozen",
@@ -22,18 +26,9 @@ COLUMNS = ("method", "status", "NFE/clip", "speed ratio", "frozen", "long speed 
 
 def compose_arm(cfg: DictConfig, method: str) -> DictConfig:
     """The distill config of one arm: the user's overrides + ``method=<arm>``."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from aad_bench.app import CONF_DIR, hydra_overrides
-
     keep = [o for o in hydra_overrides() if o.split("=", 1)[0].lstrip("+~") not in ("task", "method")]
-    overrides = [*keep, f"method={method}", "task=distill", f"paths.out={cfg.paths.out}",
-                 f"paths.cache={cfg.paths.cache}", f"paths.runs={cfg.paths.runs}"]
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name="config", overrides=overrides)
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+    return compose([*keep, f"method={method}", "task=distill", f"paths.out={cfg.paths.out}",
+                    f"paths.cache={cfg.paths.cache}", f"paths.runs={cfg.paths.runs}"])
 
 
 def _row(method: str, res: dict[str, Any], teacher_s: float | None) -> dict[str, Any]:
@@ -80,8 +75,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     report = _evaluate_and_report(cfg, [r["run_dir"] for r in results.values() if r.get("status") == "finished"],
                                   out)
     print("\n" + table)
-    print("\nspeed ratio = tracked sprite speed of generated / data clips (no ground truth used); frozen = share "
-          "of clips whose tracked speed < 0.1 px/frame; long = 4x the training length, streamed")
+    print("\nspeed ratio = mean sprite speed of the generated clips / the data clips with the same first frames (each "
+          "sprite followed from its first-frame appearance, one velocity fitted per track); frozen = share of clips "
+          "whose sprites move < 0.1 px/frame where the data's move; long = 4x the training length, streamed")
     print(f"\nrun folders: {cfg.paths.runs}")
     for r in rows:
         print(f"  {r['method']:>10}: {Path(cfg.paths.runs) / str(r['run'])}/contact_sheet.png")
@@ -95,11 +91,6 @@ def _evaluate_and_report(cfg: DictConfig, run_dirs: list[str], out: Path) -> str
     """Score every arm's videos (weight-free backends) and build the HTML comparison report."""
     if not cfg.demo.evaluate:
         return None
-    import os
-
-    from aad_bench.evaluation.runner import evaluate_path
-    from aad_bench.reporting.cli import write_report
-
     arms = out / "arms"  # the report reads a folder of run folders: link just this demo's arms
     arms.mkdir(parents=True, exist_ok=True)
     print(f"[demo] scoring {len(run_dirs)} arms and writing the report (log: {out / 'eval.log'})", flush=True)

@@ -52,6 +52,22 @@ def load_latest(folder: str | Path) -> dict[str, Any] | None:
     return None
 
 
+def load_final(folder: str | Path, stages: list[str]) -> dict[str, Any]:
+    """The checkpoint a finished run ended with (the newest file, which must hold every stage of ``stages``).
+
+    Sampling and evaluation use this, never an older checkpoint: a corrupt or incomplete final checkpoint raises
+    :class:`CheckpointError` naming the file instead of silently sampling earlier weights.
+    """
+    entries = _entries(Path(folder))
+    if not entries:
+        raise CheckpointError(f"{folder}: no checkpoint (the run has no final weights)")
+    state = load_file(entries[-1])
+    if list(state.get("stages_done", [])) != list(stages):
+        raise CheckpointError(f"{entries[-1]}: newest checkpoint holds stages {state.get('stages_done')}, "
+                              f"not the finished run's {list(stages)}")
+    return state
+
+
 def load_file(path: str | Path) -> dict[str, Any]:
     """Load one checkpoint file; a missing or corrupt file raises :class:`CheckpointError` naming it."""
     path = Path(path)
@@ -61,25 +77,3 @@ def load_file(path: str | Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path}: corrupt checkpoint ({type(e).__name__}); delete it to retrain") from None
-
-
-class EMA:
-    """Exponential moving average of a module's parameters (kept as a plain state dict)."""
-
-    def __init__(self, module: torch.nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, module: torch.nn.Module) -> None:
-        for k, v in module.state_dict().items():
-            if v.dtype.is_floating_point:
-                self.shadow[k].lerp_(v, 1 - self.decay)
-            else:
-                self.shadow[k].copy_(v)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.shadow
-
-    def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
-        self.shadow = {k: v.clone() for k, v in sd.items()}

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from aad_bench.models.codec import codec_for
 from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.training.checkpoint import save_checkpoint
@@ -29,10 +30,12 @@ class DistillContext:
 
     @property
     def seed(self) -> int:
+        """The run's seed."""
         return int(self.cfg.seed)
 
     @property
     def progress(self) -> bool:
+        """Whether to show progress bars."""
         return bool(self.cfg.progress)
 
     @property
@@ -42,12 +45,11 @@ class DistillContext:
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latent clips to pixels through the configured codec."""
-        from aad_bench.models.codec import codec_for
-
         return codec_for(self.cfg).decode(latents)
 
     @property
     def student_steps(self) -> list[float]:
+        """Flow times the student visits per chunk."""
         return list(self.cfg.method.student.steps)
 
     def save(self, stage: str, step: int, modules: dict[str, Any]) -> None:

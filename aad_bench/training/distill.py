@@ -15,13 +15,14 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from aad_bench.methods import get_method
+from aad_bench.methods import MethodSpec
 from aad_bench.models.dit import DiTConfig, VideoDiT
 from aad_bench.runfolder import RunFolder
-from aad_bench.training import loops
 from aad_bench.training.checkpoint import CheckpointError, load_file, load_latest
 from aad_bench.training.context import DistillContext
+from aad_bench.training.dmd import dmd_stage
 from aad_bench.training.gan import gan_stage
+from aad_bench.training.ode import ode_stage
 from aad_bench.training.teacher import teacher_key_for
 from aad_bench.utils.io import atomic_write_bytes
 from aad_bench.utils.provenance import config_hash
@@ -34,6 +35,14 @@ def stage_key(cfg: DictConfig, upto: str) -> dict[str, Any]:
     return {"teacher": teacher_key_for(cfg),
             "teacher_sample": OmegaConf.to_container(cfg.teacher.sample), "seed": cfg.seed,
             "student": m["student"], "stages": {s: m[s] for s in stages}}
+
+
+def ode_pairs_key(cfg: DictConfig) -> dict[str, Any]:
+    """What determines Stage I's cached teacher ODE pairs (teacher, its sampler, seed, targets, pair count)."""
+    key = stage_key(cfg, "ode")
+    return {"teacher": key["teacher"], "sample": key["teacher_sample"], "seed": key["seed"],
+            "targets": key["student"]["steps"], "pairs": cfg.method.ode.pairs,
+            "teacher_steps": cfg.method.ode.teacher_steps}
 
 
 def _shared_path(cfg: DictConfig, stage: str) -> Path:
@@ -81,15 +90,9 @@ def run_stages(ctx: DistillContext) -> None:
             continue
         own = state if state is not None and state["stage"] == stage and stage not in state["stages_done"] else None
         if stage == "ode":
-            key = stage_key(ctx.cfg, "ode")
-            loops.ode_stage(ctx, own, {"teacher": key["teacher"], "sample": key["teacher_sample"],
-                                       "seed": key["seed"], "targets": key["student"]["steps"],
-                                       "pairs": ctx.cfg.method.ode.pairs,
-                                       "teacher_steps": ctx.cfg.method.ode.teacher_steps})
-        elif stage == "dmd":
-            loops.dmd_stage(ctx, own)
+            ode_stage(ctx, own, ode_pairs_key(ctx.cfg))
         else:
-            gan_stage(ctx, own)
+            {"dmd": dmd_stage, "gan": gan_stage}[stage](ctx, own)
         ctx.stages_done.append(stage)
         ctx.save(stage, int(ctx.stage_info.get(stage, {}).get("steps", 0)), {})
         if ctx.cfg.distill.share_stages and stage != "gan":
@@ -99,8 +102,7 @@ def run_stages(ctx: DistillContext) -> None:
 def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: torch.Tensor, data_speed: float,
                   probe_cond: torch.Tensor) -> DistillContext:
     """A context whose student starts as a copy of the teacher (then used with the block-causal mask)."""
-    spec = get_method(cfg.method.name)
-    spec.validate(cfg.method, cfg.model.depth)
+    MethodSpec.from_cfg(cfg.method).validate(cfg.method, cfg.model.depth)
     OmegaConf.resolve(cfg)
     DiTConfig(**cfg.model).check_frames(data.shape[1])
     student = VideoDiT(DiTConfig(**cfg.model))

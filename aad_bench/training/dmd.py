@@ -9,35 +9,30 @@ motion of fixed rollouts falls below a threshold; when and why is recorded.
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
+from tqdm import tqdm
 
 from aad_bench.models.dit import VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times, with_cond_frame, x0_from_v
-from aad_bench.sampling import causal_rollout, velocity
+from aad_bench.sampling.samplers import grad_chunk_set, self_rollout, velocity
+from aad_bench.training.context import DistillContext
+from aad_bench.training.divergence import check_finite, clip_grad
+from aad_bench.training.optim import make_optimizer, set_lr
+from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.steplog import StepLogger
+from aad_bench.video.io import to_uint8
 from aad_bench.world.tracking import mean_speed
 
 STAGE = "dmd"
 
-
-def grad_chunk_set(spec: str | int, chunks: int) -> set[int]:
-    """Which rollout chunks carry gradient: ``all``, ``last``, or an int = the last k chunks."""
-    if spec == "all":
-        return set(range(chunks))
-    if spec == "last":
-        return {chunks - 1}
-    if isinstance(spec, int) and spec > 0:
-        return set(range(max(0, chunks - spec), chunks))
-    raise ValueError(f"dmd.grad_chunks must be 'all', 'last' or a positive int, got {spec!r}")
-
-
-def rollout(student: VideoDiT, cond: torch.Tensor, frames: int, g: torch.Generator, steps: list[float],
-            grad_chunks: set[int] | None) -> torch.Tensor:
-    """Self-rollout of ``frames`` generated frames from fixed noise drawn from ``g``."""
-    chunks = frames // student.cfg.chunk
-    noise = torch.randn((len(cond), frames, *cond.shape[1:]), generator=g)
-    return causal_rollout(student, cond, chunks, noise=noise, steps=tuple(steps), grad_chunks=grad_chunks)
+#################################################################################
+#                  The DMD gradient, the critic, early stopping                 #
+#################################################################################
 
 
 def dmd_generator_loss(x_hat: torch.Tensor, cond: torch.Tensor, teacher: VideoDiT, critic: VideoDiT,
@@ -75,10 +70,8 @@ def motion_ratio(student: VideoDiT, cond: torch.Tensor, frames: int, steps: list
 
     ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (the codec's decoder; identity when None).
     """
-    from aad_bench.video.io import to_uint8
-
     g = torch.Generator().manual_seed(seed)
-    x = torch.cat([cond[:, None], rollout(student, cond, frames, g, steps, None)], 1)
+    x = torch.cat([cond[:, None], self_rollout(student, cond, frames, g, steps, None)], 1)
     x = decode(x) if decode is not None else x
     clips = [to_uint8(c) for c in x]
     speed = sum(mean_speed(c) for c in clips) / len(clips)
@@ -103,3 +96,75 @@ def early_stop_reason(es: DictConfig, step: int, ratio: float | None, start_rati
             else f"threshold {es.threshold}"
         return f"motion ratio {ratio:.3f} fell below {what} at generator step {step}"
     return None
+
+
+#################################################################################
+#                                 The stage loop                                #
+#################################################################################
+
+def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
+    """Stage II: DMD with self-rollout, critic:generator updates = ``ratio``:1, optional early stopping.
+
+    ``state`` is this stage's latest checkpoint (resume) or None.
+    """
+    dc, dz = ctx.cfg.method.dmd, ctx.cfg.distill
+    if dc.ratio < 1:
+        raise ValueError(f"method.dmd.ratio (critic updates per generator update) must be >= 1, got {dc.ratio}")
+    critic = copy.deepcopy(ctx.teacher).requires_grad_(True).train()  # fake score starts at the real score
+    opt_g = make_optimizer(ctx.student.parameters(), dc.lr_gen, betas=dc.betas, weight_decay=dc.weight_decay)
+    opt_c = make_optimizer(critic.parameters(), dc.lr_critic, betas=dc.betas, weight_decay=dc.weight_decay)
+    start, history = 0, []
+    if state is not None:
+        critic.load_state_dict(state["critic"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_c.load_state_dict(state["opt_c"])
+        start, history = state["step"], list(state["stage_info"].get(STAGE, {}).get("motion", []))
+    elif dc.early_stop.criterion == "motion":  # the reference: motion of the rollouts before any DMD step
+        history.append([0, motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps,
+                                        ctx.data_speed, ctx.seed, ctx.decode)])
+    ctx.student.train()
+    grad_chunks = grad_chunk_set(dc.grad_chunks, ctx.frames // ctx.student.cfg.chunk)
+    bar = tqdm(total=dc.steps, initial=start, desc="stage II (DMD)", disable=not ctx.progress, leave=False)
+    log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
+    stop, step = None, start
+    for step in range(start, dc.steps):
+        g = step_generator(ctx.seed, STAGE, step)
+        torch.manual_seed(g.initial_seed())
+        cond = batch(ctx.data, dc.batch, g)[:, 0]
+        set_lr(opt_g, step, dc.warmup)
+
+        # -- generator: DMD gradient on a self-rollout --
+        x_hat = self_rollout(ctx.student, cond, ctx.frames, g, ctx.student_steps, grad_chunks)
+        loss_g, extra = dmd_generator_loss(x_hat, cond, ctx.teacher, critic, dc, g)
+        check_finite(STAGE, step, loss_g=loss_g.item())
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        gn = clip_grad(ctx.student.parameters(), dc.grad_clip, STAGE, step, dz.explode_grad)
+        opt_g.step()
+
+        # -- critic: ``ratio`` denoising updates on the student's samples --
+        for _ in range(dc.ratio):  # fresh noise levels on the same rollout for each critic update
+            loss_c = critic_loss(critic, x_hat.detach(), cond, g)
+            check_finite(STAGE, step, loss_critic=loss_c.item())
+            opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            clip_grad(critic.parameters(), dc.grad_clip, STAGE, step, dz.explode_grad)
+            opt_c.step()
+
+        # -- motion check, logging, early stop, checkpoints --
+        ratio = None
+        if (step + 1) % dc.early_stop.every == 0:
+            ratio = motion_ratio(ctx.student, ctx.probe_cond, ctx.frames, ctx.student_steps, ctx.data_speed,
+                                 ctx.seed, ctx.decode)
+            history.append([step + 1, ratio])
+        log(step + 1, {"loss/dmd": loss_g.item(), "loss/critic": loss_c.item(), "grad_norm": gn, **extra,
+                       **({"motion_ratio": ratio} if ratio is not None else {})}, force=ratio is not None)
+        ctx.stage_info[STAGE] = {"motion": history}
+        stop = early_stop_reason(dc.early_stop, step + 1, ratio, history[0][1] if history else None)
+        if stop:
+            break
+        if (step + 1) % dz.ckpt_every == 0 and step + 1 < dc.steps:
+            ctx.save(STAGE, step + 1, {"critic": critic, "opt_g": opt_g, "opt_c": opt_c})
+    bar.close()
+    ctx.stage_info[STAGE] = {"motion": history, "steps": step + 1 if dc.steps > start else start,
+                             "stopped_early": stop is not None, "stop_reason": stop or f"step budget {dc.steps}"}

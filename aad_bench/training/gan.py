@@ -3,8 +3,8 @@
 Logistic loss (non-saturating for the generator); real and generated clips are noised at the same τ ~ U[τ_min,
 τ_max] before the discriminator; approximated R1 (real) + R2 (fake) with finite-difference perturbations
 (σ, λ); separate learning rates for the discriminator backbone and heads; generator EMA; an optional DMD term
-(the DMD+GAN variant). Divergence (NaN, exploding gradients, a discriminator pinned at perfect accuracy) stops
-the run with a recorded reason.
+(``gan.dmd_weight`` > 0: the joint DMD+GAN variant). Divergence (NaN, exploding gradients, a discriminator pinned
+at perfect accuracy) stops the run with a recorded reason.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from aad_bench.methods import method_hook
 from aad_bench.models.discriminator import (
     Discriminator,
     approx_r_penalty,
@@ -24,21 +25,19 @@ from aad_bench.models.discriminator import (
     nonsaturating_g_loss,
 )
 from aad_bench.models.rectified_flow import add_noise, frame_times, with_cond_frame
-from aad_bench.training import dmd
-from aad_bench.training.checkpoint import EMA
-from aad_bench.training.common import (
-    Diverged,
-    StepLogger,
-    batch,
-    check_finite,
-    clip_grad,
-    make_optimizer,
-    set_lr,
-    step_generator,
-)
+from aad_bench.sampling.samplers import grad_chunk_set, self_rollout
 from aad_bench.training.context import DistillContext
+from aad_bench.training.divergence import Diverged, check_finite, clip_grad
+from aad_bench.training.dmd import critic_loss, dmd_generator_loss
+from aad_bench.training.optim import EMA, make_optimizer, set_lr
+from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.steplog import StepLogger
 
 STAGE = "gan"
+
+#################################################################################
+#                 The discriminator, its losses, the DMD term                   #
+#################################################################################
 
 
 def build_discriminator(ctx: DistillContext, gc: DictConfig) -> Discriminator:
@@ -69,74 +68,113 @@ def d_step(disc: Discriminator, real_t, fake_t, t, gc: DictConfig, g: torch.Gene
             "d_acc": d_accuracy(lr_, lf_), "logit_real": lr_.mean().item(), "logit_fake": lf_.mean().item()}
 
 
+class DMDTerm:
+    """The optional DMD term of the joint DMD+GAN variant: its own critic, trained on the same rollouts.
+
+    With ``weight == 0`` (pure GAN, AAD-1's recipe) it is inert: no critic, zero loss, nothing to checkpoint.
+    """
+
+    def __init__(self, ctx: DistillContext, weight: float) -> None:
+        self.ctx, self.weight = ctx, weight
+        self.critic = copy.deepcopy(ctx.teacher).requires_grad_(True) if weight > 0 else None
+        self.opt = make_optimizer(self.critic.parameters(), ctx.cfg.method.dmd.lr_critic) if self.critic else None
+
+    def generator_loss(self, x_hat: torch.Tensor, cond: torch.Tensor, g: torch.Generator
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Weighted DMD loss on a rollout (0 when inert)."""
+        if self.critic is None:
+            return torch.zeros(()), {}
+        loss, logs = dmd_generator_loss(x_hat, cond, self.ctx.teacher, self.critic, self.ctx.cfg.method.dmd, g)
+        return self.weight * loss, logs
+
+    def critic_step(self, x_hat: torch.Tensor, cond: torch.Tensor, g: torch.Generator) -> None:
+        """One denoising update of the critic on the (detached) rollout."""
+        if self.critic is None:
+            return
+        loss = critic_loss(self.critic, x_hat.detach(), cond, g)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+    def modules(self) -> dict[str, Any]:
+        """What a checkpoint must hold to resume the term."""
+        return {"critic": self.critic, "opt_c": self.opt} if self.critic is not None else {}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore the critic and its optimiser from a checkpoint."""
+        if self.critic is not None:
+            self.critic.load_state_dict(state["critic"])
+            self.opt.load_state_dict(state["opt_c"])
+
+
+#################################################################################
+#                                 The stage loop                                #
+#################################################################################
+
 def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
-    """Stage III loop: one discriminator update then one generator update per step."""
-    gc, s, dz = ctx.cfg.method.gan, STAGE, ctx.cfg.distill
-    disc = build_discriminator(ctx, gc)
+    """Stage III loop: one discriminator update then one generator update per step.
+
+    ``state`` is this stage's latest checkpoint (resume) or None.
+    """
+    gc, dz = ctx.cfg.method.gan, ctx.cfg.distill
+    disc = method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc)
     ema = EMA(ctx.student, gc.ema)
     opt_g = make_optimizer(ctx.student.parameters(), gc.lr_gen, betas=gc.betas)
     opt_d = make_optimizer([{"params": disc.backbone_parameters(), "lr": gc.lr_d_backbone},
                             {"params": disc.head_parameters(), "lr": gc.lr_d_head}], gc.lr_d_backbone, betas=gc.betas)
-    critic = copy.deepcopy(ctx.teacher).requires_grad_(True) if gc.dmd_weight > 0 else None
-    opt_c = make_optimizer(critic.parameters(), ctx.cfg.method.dmd.lr_critic) if critic is not None else None
+    dmd_term = DMDTerm(ctx, gc.dmd_weight)
     start, pinned = 0, 0
     if state is not None:
         disc.load_state_dict(state["disc"])
         ema.load_state_dict(state["ema"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
-        start, pinned = state["step"], state["stage_info"].get(s, {}).get("pinned", 0)
-        if critic is not None:
-            critic.load_state_dict(state["critic"])
-            opt_c.load_state_dict(state["opt_c"])
-    chunks = ctx.frames // ctx.student.cfg.chunk
-    grad_chunks = dmd.grad_chunk_set(gc.grad_chunks, chunks)
+        dmd_term.load(state)
+        start, pinned = state["step"], state["stage_info"].get(STAGE, {}).get("pinned", 0)
+    grad_chunks = grad_chunk_set(gc.grad_chunks, ctx.frames // ctx.student.cfg.chunk)
     bar = tqdm(total=gc.steps, initial=start, desc="stage III (GAN)", disable=not ctx.progress, leave=False)
-    log = StepLogger(ctx.run, s, dz.log_every, bar)
+    log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
     for step in range(start, gc.steps):
-        g = step_generator(ctx.seed, s, step)
+        g = step_generator(ctx.seed, STAGE, step)
         torch.manual_seed(g.initial_seed())
         set_lr(opt_g, step, gc.warmup)
         set_lr(opt_d, step, gc.warmup)
         real = batch(ctx.data, gc.batch, g)
-        x_hat = dmd.rollout(ctx.student, real[:, 0], ctx.frames, g, ctx.student_steps, grad_chunks)
-        fake = with_cond_frame(x_hat, real[:, 0])
-        real_t, fake_t, t = noised_pair(real, fake, gc, g)
+        x_hat = self_rollout(ctx.student, real[:, 0], ctx.frames, g, ctx.student_steps, grad_chunks)
+        real_t, fake_t, t = noised_pair(real, with_cond_frame(x_hat, real[:, 0]), gc, g)
+
+        # -- discriminator: logistic loss + λ (R1 + R2) --
         d = d_step(disc, real_t, fake_t, t, gc, g)
-        check_finite(s, step, loss_d=d["loss"].item())
+        check_finite(STAGE, step, loss_d=d["loss"].item())
         opt_d.zero_grad(set_to_none=True)
         d["loss"].backward()
-        clip_grad(disc.parameters(), gc.grad_clip, s, step, dz.explode_grad)
+        clip_grad(disc.parameters(), gc.grad_clip, STAGE, step, dz.explode_grad)
         opt_d.step()
+
+        # -- generator: non-saturating loss (+ the DMD term of the joint variant), then EMA --
         disc.requires_grad_(False)  # the generator step must not touch D's gradients
         loss_g = nonsaturating_g_loss(disc(fake_t, t))
         disc.requires_grad_(True)
-        extra: dict[str, float] = {}
-        if critic is not None:
-            loss_dmd, extra = dmd.dmd_generator_loss(x_hat, real[:, 0], ctx.teacher, critic, ctx.cfg.method.dmd, g)
-            loss_g = loss_g + gc.dmd_weight * loss_dmd
-        check_finite(s, step, loss_g=loss_g.item())
+        loss_dmd, extra = dmd_term.generator_loss(x_hat, real[:, 0], g)
+        loss_g = loss_g + loss_dmd
+        check_finite(STAGE, step, loss_g=loss_g.item())
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        gn = clip_grad(ctx.student.parameters(), gc.grad_clip, s, step, dz.explode_grad)
+        gn = clip_grad(ctx.student.parameters(), gc.grad_clip, STAGE, step, dz.explode_grad)
         opt_g.step()
         ema.update(ctx.student)
-        if critic is not None:
-            loss_c = dmd.critic_loss(critic, x_hat.detach(), real[:, 0], g)
-            opt_c.zero_grad(set_to_none=True)
-            loss_c.backward()
-            opt_c.step()
+        dmd_term.critic_step(x_hat, real[:, 0], g)
+
+        # -- divergence, logging, checkpoints --
         pinned = pinned + 1 if d["d_acc"] >= gc.diverge.pinned_acc else 0
-        ctx.stage_info[s] = {"pinned": pinned}
+        ctx.stage_info[STAGE] = {"pinned": pinned}
         log(step + 1, {"loss/g": loss_g.item(), **{k: v for k, v in d.items() if k != "loss"}, "grad_norm": gn,
                        **extra}, force=step + 1 == gc.steps)
         if pinned >= gc.diverge.pinned_steps:
-            raise Diverged(s, step + 1, f"discriminator accuracy >= {gc.diverge.pinned_acc} for {pinned} steps")
+            raise Diverged(STAGE, step + 1, f"discriminator accuracy >= {gc.diverge.pinned_acc} for {pinned} steps")
         if (step + 1) % dz.ckpt_every == 0 and step + 1 < gc.steps:
-            mods = {"disc": disc, "ema": ema, "opt_g": opt_g, "opt_d": opt_d}
-            if critic is not None:
-                mods.update(critic=critic, opt_c=opt_c)
-            ctx.save(s, step + 1, mods)
+            ctx.save(STAGE, step + 1, {"disc": disc, "ema": ema, "opt_g": opt_g, "opt_d": opt_d,
+                                       **dmd_term.modules()})
     bar.close()
     ctx.student.load_state_dict(ema.state_dict())  # the EMA generator is the stage's result
-    ctx.stage_info[s] = {"steps": gc.steps, "pinned": pinned}
+    ctx.stage_info[STAGE] = {"steps": gc.steps, "pinned": pinned}

@@ -8,7 +8,9 @@ chunks, so the student must learn to continue from them.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -16,11 +18,21 @@ from tqdm import tqdm
 
 from aad_bench.models.dit import VideoDiT
 from aad_bench.models.rectified_flow import frame_times, shift_time
-from aad_bench.sampling import velocity
+from aad_bench.sampling.samplers import velocity
 from aad_bench.training.checkpoint import CheckpointError, load_file
+from aad_bench.training.context import DistillContext
+from aad_bench.training.divergence import check_finite, clip_grad
+from aad_bench.training.optim import make_optimizer, set_lr
+from aad_bench.training.rng import step_generator
+from aad_bench.training.steplog import StepLogger
 from aad_bench.utils.io import atomic_write_bytes
+from aad_bench.utils.provenance import config_hash
 
 STAGE = "ode"
+
+#################################################################################
+#                        Teacher ODE pairs and the loss                         #
+#################################################################################
 
 
 @torch.no_grad()
@@ -63,8 +75,6 @@ def load_or_make_pairs(path: Path, teacher: VideoDiT, data: torch.Tensor, oc: Di
     with tqdm(total=1, desc=desc, disable=not progress, leave=False):
         pairs = teacher_trajectories(teacher, cond, data.shape[1] - 1, oc.teacher_steps, tsample.cfg,
                                      tsample.shift, targets, g)
-    import io
-
     buf = io.BytesIO()
     torch.save(pairs, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -91,3 +101,42 @@ def ode_loss(student: VideoDiT, pairs: dict[str, torch.Tensor], g: torch.Generat
     x0_pred = x_in - t[..., None, None, None] * v
     w = (~clean).repeat_interleave(ck, 1).float()[..., None, None, None]
     return ((x0_pred - x0) ** 2 * w).sum() / (w.sum() * x0[0, 0].numel())
+
+
+#################################################################################
+#                                 The stage loop                                #
+#################################################################################
+
+def ode_stage(ctx: DistillContext, state: dict[str, Any] | None, cache_key: dict[str, Any]) -> None:
+    """Stage I: regress cached teacher ODE trajectories at the student's target times.
+
+    ``state`` is this stage's latest checkpoint (resume) or None; ``cache_key`` names the ODE-pair cache file.
+    """
+    oc, dz = ctx.cfg.method.ode, ctx.cfg.distill
+    path = Path(ctx.cfg.paths.cache) / "ode" / f"{config_hash(cache_key)}.pt"
+    pairs = load_or_make_pairs(path, ctx.teacher, ctx.data, oc, ctx.cfg.teacher.sample, ctx.student_steps,
+                               ctx.seed, ctx.progress)
+    opt = make_optimizer(ctx.student.parameters(), oc.lr, weight_decay=oc.weight_decay)
+    start = 0
+    if state is not None:
+        opt.load_state_dict(state["opt"])
+        start = state["step"]
+    ctx.student.train()
+    bar = tqdm(total=oc.steps, initial=start, desc="stage I (ODE)", disable=not ctx.progress, leave=False)
+    log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
+    for step in range(start, oc.steps):
+        g = step_generator(ctx.seed, STAGE, step)
+        lr = set_lr(opt, step, oc.warmup, oc.steps)
+        loss = ode_loss(ctx.student, pairs, g, oc.batch, oc.p_clean)
+        check_finite(STAGE, step, loss=loss.item())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = clip_grad(ctx.student.parameters(), oc.grad_clip, STAGE, step, dz.explode_grad)
+        opt.step()
+
+        # -- logging and checkpoints --
+        log(step + 1, {"loss/ode": loss.item(), "grad_norm": gn, "lr": lr}, force=step + 1 == oc.steps)
+        if (step + 1) % dz.ckpt_every == 0 and step + 1 < oc.steps:
+            ctx.save(STAGE, step + 1, {"opt": opt})
+    bar.close()
+    ctx.stage_info[STAGE] = {"steps": oc.steps}

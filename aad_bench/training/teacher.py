@@ -17,17 +17,11 @@ from tqdm import tqdm
 from aad_bench.models.dit import ARCH_VERSION, DiTConfig, VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times
 from aad_bench.runfolder import RunFolder
-from aad_bench.training.checkpoint import EMA, load_latest, save_checkpoint
-from aad_bench.training.common import (
-    Diverged,
-    StepLogger,
-    batch,
-    check_finite,
-    clip_grad,
-    make_optimizer,
-    set_lr,
-    step_generator,
-)
+from aad_bench.training.checkpoint import load_latest, save_checkpoint
+from aad_bench.training.divergence import Diverged, check_finite, clip_grad
+from aad_bench.training.optim import EMA, make_optimizer, set_lr
+from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.steplog import StepLogger
 from aad_bench.utils.provenance import config_hash
 
 STAGE = "teacher"
@@ -47,6 +41,7 @@ def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
+    """The cache folder of the teacher with this key."""
     return Path(cache_root) / "teacher" / config_hash(key)
 
 

@@ -153,8 +153,11 @@ def read_video(path: str | os.PathLike, fps: float | None = None, size: tuple[in
 
 
 def _unpad(frame: np.ndarray) -> np.ndarray:
-    """Undo decord's row padding: for widths whose RGB rows are not 32-byte aligned it returns
-    ``[H, W, 3k]`` with each row padded; the real pixels are the first ``3W`` bytes of each row."""
+    """Undo decord's row padding.
+
+    For widths whose RGB rows are not 32-byte aligned it returns
+    ``[H, W, 3k]`` with each row padded; the real pixels are the first ``3W`` bytes of each row.
+    """
     h, w = frame.shape[:2]
     if frame.shape[2] == 3:
         return frame

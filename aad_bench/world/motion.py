@@ -1,5 +1,6 @@
-"""Toy-world motion that noise cannot fake: each sprite is followed from its first-frame appearance, then one
-velocity is fitted to its whole track.
+"""Toy-world motion that noise cannot fake.
+
+Each sprite is followed from its first-frame appearance, then one velocity is fitted to its whole track.
 
 A clip's index entry carries the ground truth of its *data* clip (``gt.positions``, ``gt.sprites``), and a
 generated clip shares that clip's first frame. So every sprite's frame-0 position, size and shape are known:
@@ -87,8 +88,10 @@ def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_MAX, clip: float = 2.0) -> float:
-    """Velocity ``v`` (px/frame) of ``reflect(x0 + v·t)`` that best explains a 1-D track (robust: errors > ``clip``
-    px count as ``clip``, so frames where the sprite was lost do not dominate)."""
+    """Velocity ``v`` (px/frame) of ``reflect(x0 + v·t)`` that best explains a 1-D track.
+
+    Robust: errors above ``clip`` px count as ``clip``, so frames where the sprite was lost do not dominate.
+    """
     t = np.arange(len(track), dtype=np.float64)
     x0 = track[0]
 

@@ -51,6 +51,7 @@ class ToyWorldConfig:
         self.speed = tuple(self.speed)
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a plain dict."""
         return asdict(self)
 
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
+from aad_bench.data.toy import training_data
 from aad_bench.models.dit import DiTConfig, VideoDiT
 from aad_bench.runfolder import RunFolder
-from aad_bench.training.checkpoint import CheckpointError, load_latest
+from aad_bench.sampling.videos import sample_run
+from aad_bench.training.checkpoint import load_final
+from aad_bench.training.teacher import get_teacher
 
 
 def find_runs(path: Path) -> list[Path]:
@@ -26,26 +30,19 @@ def find_runs(path: Path) -> list[Path]:
     return runs
 
 
-def sample_one(run_path: Path, overrides: list[str]) -> dict:
-    """Rebuild the run's final generator and sample it; returns the motion summary."""
-    from aad_bench.tasks.common import data_speed, training_data
-    from aad_bench.tasks.sample_task import sample_run
-    from aad_bench.training.teacher import get_teacher
-
+def sample_one(run_path: Path, overrides: list[str]) -> dict[str, Any]:
+    """Rebuild the run's final generator (its final, EMA, weights) and sample it; returns the motion summary."""
     run = RunFolder(run_path)
     if run.status != "finished":
         raise ValueError(f"{run_path}: status is {run.status!r}; only finished runs are sampled")
     cfg = OmegaConf.merge(OmegaConf.load(run_path / "config.yaml"), OmegaConf.from_dotlist(overrides))
-    teacher, _ = get_teacher(cfg, training_data(cfg), progress=cfg.progress)
-    model = teacher
     if cfg.method.stages:
-        state = load_latest(run.checkpoints)
-        if state is None:
-            raise CheckpointError(f"{run.checkpoints}: no readable checkpoint to sample from")
         model = VideoDiT(DiTConfig(**cfg.model))
-        model.load_state_dict(state["student"])
+        model.load_state_dict(load_final(run.checkpoints, list(cfg.method.stages))["student"])
         model.eval().requires_grad_(False)
-    summary = sample_run(cfg, run, model, data_speed(cfg), teacher)
+    else:
+        model, _ = get_teacher(cfg, training_data(cfg), progress=cfg.progress)
+    summary = sample_run(cfg, run, model)
     run.update(sampled=summary)
     return summary
 

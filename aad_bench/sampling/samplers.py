@@ -1,5 +1,9 @@
-"""Samplers: the teacher's multi-step bidirectional Euler sampler (optional CFG on the image) and the causal
-student's chunk-by-chunk rollout with a KV cache (sink + sliding window, unbounded length, streamable)."""
+"""Samplers and rollouts.
+
+The teacher's multi-step bidirectional Euler sampler (optional CFG on the image), the causal
+student's chunk-by-chunk rollout with a KV cache (sink + sliding window, unbounded length, streamable), and the
+self-rollout the training stages differentiate through (which chunks carry gradient).
+"""
 
 from __future__ import annotations
 
@@ -51,11 +55,14 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
     student costs one network evaluation per chunk.
 
     Args:
+        student: the causal model (its config sets the chunk size and the cache's sink and window).
         cond: ``[B,C,H,W]`` conditioning image.
         chunks: number of chunks to generate (length is unbounded with the sink + window cache).
         noise: ``[B, chunks*chunk, C, H, W]`` initial noise (else drawn from ``generator``).
+        generator: RNG for the noise when ``noise`` is None.
         steps: flow times to visit per chunk, starting at 1.0 (few-step students use e.g. (1.0, 0.5)).
         on_chunk: called with every finished chunk ``[B, chunk, C, H, W]`` (stream to an mp4 writer).
+        window: bound the cache to sink + window (False: keep every chunk, for tests against the full forward).
         grad_chunks: chunk indices that keep their graph (self-rollout training); the others and the cache run
             without gradient, as in Self-Forcing. ``None`` = no gradient at all.
 
@@ -87,3 +94,22 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
                 on_chunk(x.detach())
             prev, prev_t = x.detach(), torch.zeros(b, ck, device=cond.device)
     return torch.cat(out, dim=1)
+
+
+def grad_chunk_set(spec: str | int, chunks: int) -> set[int]:
+    """Which rollout chunks carry gradient: ``all``, ``last``, or an int = the last k chunks."""
+    if spec == "all":
+        return set(range(chunks))
+    if spec == "last":
+        return {chunks - 1}
+    if isinstance(spec, int) and not isinstance(spec, bool) and spec > 0:
+        return set(range(max(0, chunks - spec), chunks))
+    raise ValueError(f"grad_chunks must be 'all', 'last' or a positive int, got {spec!r}")
+
+
+def self_rollout(student: VideoDiT, cond: torch.Tensor, frames: int, g: torch.Generator, steps: list[float],
+                 grad_chunks: set[int] | None) -> torch.Tensor:
+    """Training self-rollout of ``frames`` frames from noise drawn from ``g`` (gradient per ``grad_chunks``)."""
+    chunks = frames // student.cfg.chunk
+    noise = torch.randn((len(cond), frames, *cond.shape[1:]), generator=g)
+    return causal_rollout(student, cond, chunks, noise=noise, steps=tuple(steps), grad_chunks=grad_chunks)

@@ -1,0 +1,133 @@
+"""Video sets of samples from a run.
+
+Training-length clips and long (>= 4x) streamed rollouts of the causal student, or the teacher's multi-step
+samples, written with their index (conditioning image, seed, sampling settings, the data clip's ground truth)
+and a motion summary + contact sheet.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from aad_bench.data.toy import eval_conditions
+from aad_bench.models.codec import codec_for
+from aad_bench.models.dit import VideoDiT
+from aad_bench.runfolder import RunFolder
+from aad_bench.sampling.samplers import causal_rollout, teacher_sample
+from aad_bench.video.io import Mp4Writer, contact_sheet, to_uint8
+from aad_bench.video.sets import VideoSetWriter, video_name
+from aad_bench.world.motion import motion_summary
+
+
+def write_videos(cfg: DictConfig, folder: Path, stems: list[str], cond: torch.Tensor, gen: torch.Tensor,
+                 metas: list[dict], extra: dict[str, Any]) -> list[np.ndarray]:
+    """Write generated clips (cond frame + generated frames) as a video set; returns the uint8 clips."""
+    writer = VideoSetWriter(folder, cfg.world.fps, meta=extra)
+    clips = []
+    pixels = codec_for(cfg).decode(torch.cat([cond[:, None], gen], 1))
+    for i, stem in enumerate(stems):
+        clip = to_uint8(pixels[i])
+        clips.append(clip)
+        entry = {"seed": extra.get("seed", 0) + i, "frames": len(clip), "method": extra.get("method"),
+                 "sampling": extra.get("sampling"), "gt": metas[i].get("gt")}
+        writer.add(video_name(stem), clip, entry, image=clip[0])
+    return clips
+
+
+def summarize_motion(clips: list[np.ndarray], metas: list[dict], sheet: Path) -> dict[str, Any]:
+    """Motion of generated clips vs the data clips sharing their first frames, plus a contact sheet.
+
+    See :func:`aad_bench.world.motion.motion_summary`; the sheet shows the first 8 clips.
+    """
+    contact_sheet(clips[:8], sheet)
+    s = motion_summary(clips, [m["gt"] for m in metas])
+    return {k: s[k] for k in ("speed_ratio", "frozen_share", "speed", "data_speed")} | {"contact_sheet": str(sheet)}
+
+
+def _student_meta(cfg: DictConfig, student: VideoDiT) -> dict[str, Any]:
+    return {"method": cfg.method.name, "seed": cfg.sample.seed,
+            "sampling": {"nfe_per_chunk": len(cfg.method.student.steps), "steps": list(cfg.method.student.steps),
+                         "chunk": student.cfg.chunk, "sink_chunks": student.cfg.sink_chunks,
+                         "window_frames": student.cfg.window_frames}}
+
+
+def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: str, n: int, frames: int,
+                       stream: bool = False) -> tuple[list[np.ndarray], list[dict], float]:
+    """Roll the causal student out from the images of ``split``; returns clips, their data metas, s/video.
+
+    With ``stream`` every chunk goes straight to the mp4 writers as it is generated (long rollouts).
+    """
+    stems, cond, metas = eval_conditions(cfg, split, n)
+    ck, steps = student.cfg.chunk, tuple(cfg.method.student.steps)
+    chunks = -(-frames // ck)
+    noise = torch.randn((n, chunks * ck, *cond.shape[1:]), generator=torch.Generator().manual_seed(cfg.sample.seed))
+    meta = _student_meta(cfg, student)
+    # one untimed chunk first: the first call pays for allocator and kernel warm-up
+    causal_rollout(student, cond[:1], 1, noise=noise[:1, :ck], steps=steps)
+    if not stream:
+        t0 = time.perf_counter()
+        gen = causal_rollout(student, cond, chunks, noise=noise, steps=steps)
+        dt = (time.perf_counter() - t0) / n
+        return write_videos(cfg, folder, stems, cond, gen[:, :frames], metas, meta), metas, dt
+    codec = codec_for(cfg)
+    writer = VideoSetWriter(folder, cfg.world.fps, meta=meta)
+    mp4s = [Mp4Writer(folder / video_name(s), cfg.world.fps) for s in stems]
+    for w, c in zip(mp4s, cond):
+        w.write(to_uint8(codec.decode(c[None, None])[0]))
+    t0 = time.perf_counter()
+    gen = causal_rollout(student, cond, chunks, noise=noise, steps=steps,
+                         on_chunk=lambda x: [w.write(to_uint8(px)) for px, w in zip(codec.decode(x), mp4s)])
+    dt = (time.perf_counter() - t0) / n
+    clips = []
+    for i, (w, stem) in enumerate(zip(mp4s, stems)):
+        w.close()
+        clip = to_uint8(codec.decode(torch.cat([cond[i:i + 1], gen[i]])[None])[0])
+        clips.append(clip)
+        writer.add(video_name(stem), None, {"seed": cfg.sample.seed + i, "frames": len(clip),
+                                            "method": cfg.method.name, "gt": metas[i].get("gt")}, image=clip[0])
+    return clips, metas, dt
+
+
+def sample_teacher(cfg: DictConfig, teacher: VideoDiT, out_dir: Path, n: int
+                   ) -> tuple[list[np.ndarray], list[dict], dict[str, Any]]:
+    """Sample ``n`` teacher videos from the eval split's images into ``out_dir``; returns clips, metas, timing."""
+    stems, cond, metas = eval_conditions(cfg, "eval", n)
+    s = cfg.teacher.sample
+    g = torch.Generator().manual_seed(cfg.sample.seed)
+    teacher_sample(teacher, cond[:1], cfg.world.frames - 1, 1, s.cfg, s.shift, generator=g)  # untimed warm-up
+    g.manual_seed(cfg.sample.seed)
+    t0 = time.perf_counter()
+    gen = teacher_sample(teacher, cond, cfg.world.frames - 1, s.steps, s.cfg, s.shift, generator=g)
+    dt = time.perf_counter() - t0
+    sampling = {"steps": s.steps, "cfg": s.cfg, "shift": s.shift, "nfe": s.steps * (2 if s.cfg != 1 else 1)}
+    clips = write_videos(cfg, out_dir, stems, cond, gen, metas,
+                         {"method": "teacher", "seed": cfg.sample.seed, "sampling": sampling})
+    return clips, metas, {"seconds_per_video": dt / n, **sampling}
+
+
+def sample_run(cfg: DictConfig, run: RunFolder, model: VideoDiT) -> dict[str, Any]:
+    """Write ``videos/train_len`` (+ ``videos/long`` for causal students) and return the motion summary.
+
+    ``model`` is the teacher for ``method=teacher`` (multi-step sampler), else the trained causal student.
+    """
+    gen_frames = cfg.world.frames - 1
+    if not cfg.method.stages:
+        clips, metas, timing = sample_teacher(cfg, model, run.videos("train_len"), cfg.sample.n_videos)
+        summary = summarize_motion(clips, metas, run.path / "contact_sheet.png")
+        return {**summary, "seconds_per_video": timing["seconds_per_video"], "nfe": timing["nfe"]}
+    clips, metas, dt = sample_student_set(cfg, model, run.videos("train_len"), "eval", cfg.sample.n_videos,
+                                          gen_frames)
+    summary = summarize_motion(clips, metas, run.path / "contact_sheet.png")
+    long_frames = cfg.sample.long_factor * gen_frames
+    long_clips, long_metas, dt_long = sample_student_set(cfg, model, run.videos("long"), "long", cfg.sample.n_long,
+                                                         long_frames, stream=True)
+    long = summarize_motion(long_clips, long_metas, run.path / "contact_sheet_long.png")
+    return {**summary, "seconds_per_video": dt, "nfe": gen_frames // model.cfg.chunk * len(cfg.method.student.steps),
+            "long": {"frames": long_frames + 1, "speed_ratio": long["speed_ratio"],
+                     "frozen_share": long["frozen_share"], "seconds_per_video": dt_long}}

@@ -1,0 +1,32 @@
+"""Divergence is a result, not a crash: the guards every loop runs, raising :class:`Diverged` with a reason."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+
+class Diverged(RuntimeError):
+    """Training left the sane regime (NaN/inf loss, pinned discriminator, exploding gradients)."""
+
+    def __init__(self, stage: str, step: int, reason: str) -> None:
+        super().__init__(f"diverged in stage {stage} at step {step}: {reason}")
+        self.stage, self.step, self.reason = stage, step, reason
+
+
+def check_finite(stage: str, step: int, **values: float) -> None:
+    """Raise :class:`Diverged` if any logged value is NaN or infinite."""
+    for k, v in values.items():
+        if not math.isfinite(v):
+            raise Diverged(stage, step, f"non-finite {k} ({v})")
+
+
+def clip_grad(params: Iterable[torch.nn.Parameter], max_norm: float, stage: str, step: int,
+              explode: float | None) -> float:
+    """Clip gradients; a norm above ``explode`` (or non-finite) is divergence, not something to clip away."""
+    norm = float(torch.nn.utils.clip_grad_norm_(list(params), max_norm))
+    if not math.isfinite(norm) or (explode is not None and norm > explode):
+        raise Diverged(stage, step, f"exploding gradient norm {norm:.3g}")
+    return norm
