@@ -1,8 +1,8 @@
-"""Data sources for training and sampling: the embedded toy world (:mod:`~aad_bench.data.toy`), real clip folders
-→ latent shards (``data=folder``), prompt lists (``data=prompts``), VBench-I2V-style image folders, teacher ODE
-pairs in shards, and the batch loader the training loops iterate.
+"""Data sources for training and sampling.
 
-Real-data sources register here under the names people type (``data.source``).
+The embedded toy world (:mod:`~aad_bench.data.toy`), real clip folders → latent shards (``data=folder``), prompt
+lists (``data=prompts``), VBench-I2V-style image folders, teacher ODE pairs in shards, and the batch loader the
+training loops iterate. Real-data sources register here under the names people type (``data.source``).
 """
 
 from __future__ import annotations

@@ -76,6 +76,7 @@ class LatentSet:
 
     @property
     def skipped(self) -> list[dict]:
+        """Clips left out of the cache, ``{"id", "reason"}`` each."""
         return list(self.index["skipped"])
 
     def load_all(self) -> dict[str, Any]:
@@ -85,8 +86,11 @@ class LatentSet:
                 "captions": [c for p in parts for c in p["captions"]], "ids": [i for p in parts for i in p["ids"]]}
 
     def batches(self, batch: int, seed: int = 0, epochs: int | None = None) -> Iterator[dict[str, Any]]:
-        """Batches ``{"latents", "captions", "ids"}``: shards and clips reshuffled every epoch (seeded); under
-        torch.distributed each rank takes every ``world``-th clip of the same stream. ``epochs=None`` = endless."""
+        """Batches ``{"latents", "captions", "ids"}``, reshuffled every epoch (seeded).
+
+        Shards and the clips inside them are shuffled; under torch.distributed each rank takes every
+        ``world``-th clip of the same stream. ``epochs=None`` = endless.
+        """
         rank, world = dist_info()
         epoch, buf, pos = 0, [], 0
         while epochs is None or epoch < epochs:

@@ -27,16 +27,19 @@ def dist_info() -> tuple[int, int]:
 
 
 def shard_path(folder: Path, i: int) -> Path:
+    """File of shard ``i``."""
     return folder / f"shard-{i:05d}.pt"
 
 
 def save_shard(path: Path, data: dict[str, Any]) -> None:
+    """Write a shard atomically (it appears only once complete)."""
     buf = io.BytesIO()
     torch.save(data, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def load_shard(path: Path) -> dict[str, Any]:
+    """Read a shard (tensors, lists, numbers only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

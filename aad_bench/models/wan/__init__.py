@@ -27,3 +27,10 @@ def build_wan(settings: dict[str, Any] | WanConfig) -> WanVideo:
     if net is None:
         cast(model.net, dtype)
     return model
+
+
+def _wan_config(d: dict[str, Any]) -> WanConfig:
+    return WanConfig.from_dict({**d, "arch": "wan"})
+
+
+WAN = (_wan_config, build_wan)  # model.arch=wan in aad_bench.models.backbones

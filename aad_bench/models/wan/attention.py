@@ -89,8 +89,10 @@ _FLEX = None
 
 
 def _flex_attention(q, k, v, block_mask):
-    """flex attention, compiled on CUDA (eager flex materialises the full score matrix); eager elsewhere, where it
-    serves forward-only checks (flex has no CPU backward)."""
+    """Flex attention: compiled on CUDA, eager elsewhere.
+
+    Eager flex materialises the full score matrix; on CPU it only serves forward checks (no CPU backward).
+    """
     global _FLEX
     from torch.nn.attention.flex_attention import flex_attention
 
@@ -117,6 +119,7 @@ class StreamingSelfAttnProcessor:
 
     def __call__(self, attn, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
                  attention_mask: torch.Tensor | None = None, rotary_emb: Any = None) -> torch.Tensor:
+        """Diffusers' processor signature; mask, positions and cache come from :attr:`state` instead."""
         if encoder_hidden_states is not None:
             raise RuntimeError("StreamingSelfAttnProcessor is for self-attention (attn1) only")
         s = self.state

@@ -86,7 +86,7 @@ def to_diffusers(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def to_original(sd: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
-    """diffusers names → the original Wan layout (``prefix="model."`` gives Self-Forcing's generator keys)."""
+    """Diffusers names → the original Wan layout (``prefix="model."`` gives Self-Forcing's generator keys)."""
     return {prefix + _rename(k, 1): v for k, v in sd.items()}
 
 
@@ -193,6 +193,7 @@ def load_net(settings: dict[str, Any], kwargs: dict[str, Any], dtype: torch.dtyp
         settings: ``path`` (required), ``format`` (default auto), ``ema`` (generator checkpoints), ``lora`` +
             ``lora_alpha`` (LongLive).
         kwargs: constructor arguments of the expected shape (from the model config), checked against the file.
+        dtype: parameter dtype (diffusers' fp32 modules stay fp32).
     """
     from diffusers import WanTransformer3DModel
 

@@ -79,22 +79,27 @@ class WanConfig:
 
     @property
     def dim(self) -> int:
+        """Model width (heads x head_dim)."""
         return self.heads * self.head_dim
 
     @property
     def i2v(self) -> bool:
+        """An I2V checkpoint (CLIP tokens + image channels)."""
         return self.image_dim is not None
 
     @property
     def in_channels(self) -> int:
+        """Input channels of the patch embedding (I2V: latents + mask + image latents)."""
         return 2 * self.channels + 4 if self.i2v else self.channels
 
     @property
     def grid(self) -> tuple[int, int]:
+        """Token rows and columns per latent frame."""
         return self.height // self.patch, self.width // self.patch
 
     @property
     def tokens_per_frame(self) -> int:
+        """Tokens per latent frame."""
         return self.grid[0] * self.grid[1]
 
     def check_frames(self, frames: int) -> None:
@@ -123,4 +128,5 @@ class WanConfig:
                     rope_max_seq_len=self.rope_max_seq_len)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain dict of every field (for run configs and cache keys)."""
         return asdict(self)

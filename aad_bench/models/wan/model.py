@@ -74,6 +74,7 @@ class WanVideo(nn.Module):
 
     @property
     def blocks(self) -> nn.ModuleList:
+        """The transformer blocks (discriminator feature depths index them)."""
         return self.net.blocks
 
     def set_null_text(self, emb: torch.Tensor) -> None:
