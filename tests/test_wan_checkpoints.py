@@ -15,7 +15,7 @@ from aad_bench.models.wan.checkpoints import (
     to_diffusers,
     to_original,
 )
-from aad_bench.sampling import causal_rollout
+from aad_bench.sampling.samplers import causal_rollout
 
 
 def _same(a, b, ctx=None):

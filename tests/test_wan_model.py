@@ -12,7 +12,7 @@ from wan_helpers import tiny_inputs, tiny_model
 
 from aad_bench.models.discriminator import Discriminator
 from aad_bench.models.rectified_flow import add_noise
-from aad_bench.sampling import causal_rollout
+from aad_bench.sampling.samplers import causal_rollout
 
 
 @pytest.fixture(scope="module")
