@@ -64,3 +64,12 @@ def test_folder_settings_fail_early(tiny_cfg, folder_set):
         distill_task.run(tiny_cfg(*base[:-3], "data.height=48", "data.width=64", "data.frames=9"))
     with pytest.raises(ValueError, match="codec=identity gives 3 latent channels but model.channels=16"):
         distill_task.run(tiny_cfg("task=distill", "model=wan_tiny"))
+
+
+def test_teacher_cache_key_includes_the_data(tiny_cfg):
+    from aad_bench.training.teacher import teacher_key_for
+
+    a = teacher_key_for(tiny_cfg("model=wan_tiny", "codec=wan_vae", "data=folder", "data.path=/a"))
+    b = teacher_key_for(tiny_cfg("model=wan_tiny", "codec=wan_vae", "data=folder", "data.path=/b"))
+    assert a != b and a["data"]["path"] == "/a"
+    assert "data" not in teacher_key_for(tiny_cfg())  # toy runs keep their existing cache keys

@@ -36,9 +36,10 @@ def teacher_key(world: dict, model: dict, train: dict, codec: str = "identity") 
 
 
 def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
-    """:func:`teacher_key` of a full run config."""
-    return teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
-                       OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+    """:func:`teacher_key` of a full run config (plus the real-data settings when a ``data`` source is set)."""
+    key = teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
+                      OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+    return {**key, "data": OmegaConf.to_container(cfg.data)} if cfg.get("data") else key
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
