@@ -33,18 +33,22 @@ def _dit_model(cfg) -> nn.Module:
 DIT: tuple[Callable, Callable] = (_dit_config, _dit_model)
 
 
-def _settings(mcfg: DictConfig | dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    d = OmegaConf.to_container(mcfg, resolve=True) if isinstance(mcfg, DictConfig) else dict(mcfg)
+def _settings(mcfg) -> tuple[str, dict[str, Any]]:
+    """``(arch, settings)`` of a model config node, a dict, or an already built ``DiTConfig`` / ``WanConfig``."""
+    if isinstance(mcfg, DictConfig):
+        d = OmegaConf.to_container(mcfg, resolve=True)
+    else:
+        d = mcfg.to_dict() if hasattr(mcfg, "to_dict") else dict(mcfg)
     return d.pop("arch", "dit"), d
 
 
-def backbone_config(mcfg: DictConfig | dict[str, Any]):
-    """The validated shape config of ``model`` (``DiTConfig`` or ``WanConfig``)."""
+def backbone_config(mcfg):
+    """The validated shape config (``DiTConfig`` or ``WanConfig``) of ``cfg.model``, a dict or a config."""
     arch, d = _settings(mcfg)
     return ARCHS.get(arch)[0](d)
 
 
-def build_backbone(mcfg: DictConfig | dict[str, Any]) -> nn.Module:
+def build_backbone(mcfg) -> nn.Module:
     """A backbone for ``model`` (random weights, or ``model.checkpoint`` for Wan)."""
     arch, d = _settings(mcfg)
     make_cfg, make_model = ARCHS.get(arch)
