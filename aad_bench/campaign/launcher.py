@@ -222,12 +222,10 @@ class _environ:
                 os.environ[k] = v
 
 
-# Hydra finds a plugin class by ``<class.__module__>.<name>`` among the members of the ``hydra_plugins`` modules,
-# so the classes carry the plugin module's name (it re-exports them; ``_target_`` names them there).
 class CampaignSlurmLauncher(_CampaignLauncher, SlurmLauncher):
     """``hydra/launcher: aad_slurm``: each sweep job is one SLURM array task."""
 
-    __module__ = PLUGIN_MODULE
+    __module__ = PLUGIN_MODULE  # Hydra accepts a launcher only under hydra_plugins (where the plugin re-exports it)
 
 
 class CampaignLocalLauncher(_CampaignLauncher, LocalLauncher):

@@ -18,8 +18,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from aad_bench.data.toy import training_data
-from aad_bench.models.dit import DiTConfig, VideoDiT
+from aad_bench.data.sources import training_data
+from aad_bench.models.backbones import build_backbone
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.videos import sample_run
 from aad_bench.schema import check_config
@@ -52,7 +52,7 @@ def sample_one(run_path: Path, overrides: list[str]) -> dict[str, Any]:
     check_config(cfg)
     with run.owned():  # not while another process writes the folder
         if cfg.method.stages:
-            model = VideoDiT(DiTConfig(**cfg.model))
+            model = build_backbone(cfg.model)
             model.load_state_dict(load_final(run.checkpoints, list(cfg.method.stages))["student"])
             model.eval().requires_grad_(False)
         else:

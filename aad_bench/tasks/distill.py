@@ -11,9 +11,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.config import hydra_overrides, run_dir
-from aad_bench.data.toy import data_speed, eval_conditions, training_data
+from aad_bench.data.sources import data_speed, eval_conditions, latent_frames, training_data
 from aad_bench.methods import MethodSpec
-from aad_bench.models.dit import DiTConfig
+from aad_bench.models.backbones import backbone_config
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.videos import sample_run
 from aad_bench.training.distill import build_context, run_stages
@@ -32,7 +32,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Distil ``cfg.method`` and sample it; returns the final ``results.json`` content."""
     spec = MethodSpec.from_cfg(cfg.method)
     spec.validate(cfg.method, cfg.model.depth)  # bad combinations fail before any work
-    DiTConfig(**cfg.model).check_frames(cfg.world.frames)
+    backbone_config(cfg.model).check_frames(latent_frames(cfg))
     run = RunFolder(run_dir(cfg))
     if run.is_finished():
         print(f"already finished: {run.path} (not overwritten)")

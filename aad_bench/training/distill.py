@@ -16,7 +16,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.methods import MethodSpec
-from aad_bench.models.dit import DiTConfig, VideoDiT
+from aad_bench.models.backbones import backbone_config, build_backbone
+from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.training.checkpoint import CheckpointError, load_file, load_latest
 from aad_bench.training.context import DistillContext
@@ -105,8 +106,8 @@ def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: torc
     """A context whose student starts as a copy of the teacher (then used with the block-causal mask)."""
     MethodSpec.from_cfg(cfg.method).validate(cfg.method, cfg.model.depth)
     OmegaConf.resolve(cfg)
-    DiTConfig(**cfg.model).check_frames(data.shape[1])
-    student = VideoDiT(DiTConfig(**cfg.model))
+    backbone_config(cfg.model).check_frames(data.shape[1])
+    student = build_backbone(cfg.model)
     student.load_state_dict(teacher.state_dict())
     student.requires_grad_(True)
     return DistillContext(cfg=cfg, run=run, teacher=teacher, data=data, student=student, data_speed=data_speed,

@@ -14,7 +14,8 @@ from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from aad_bench.models.dit import ARCH_VERSION, DiTConfig, VideoDiT
+from aad_bench.models.backbones import build_backbone
+from aad_bench.models.dit import ARCH_VERSION, VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times
 from aad_bench.runfolder import RunFolder
 from aad_bench.training.checkpoint import load_final, load_latest, save_checkpoint
@@ -35,9 +36,10 @@ def teacher_key(world: dict, model: dict, train: dict, codec: str = "identity") 
 
 
 def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
-    """:func:`teacher_key` of a full run config."""
-    return teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
-                       OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+    """:func:`teacher_key` of a full run config (plus the real-data settings when a ``data`` source is set)."""
+    key = teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
+                      OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+    return {**key, "data": OmegaConf.to_container(cfg.data)} if cfg.get("data") else key
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
@@ -56,11 +58,11 @@ def teacher_loss(model: VideoDiT, x0: torch.Tensor, g: torch.Generator, tc: Dict
     return F.mse_loss(v[:, 1:], (noise - x0)[:, 1:])
 
 
-def train_teacher(run: RunFolder, mcfg: DiTConfig, data: torch.Tensor, tc: DictConfig, seed: int,
+def train_teacher(run: RunFolder, mcfg: DictConfig, data: torch.Tensor, tc: DictConfig, seed: int,
                   progress: bool = True) -> VideoDiT:
-    """Train (or resume) the teacher in ``run``; returns the EMA model."""
+    """Train (or resume) the teacher (backbone settings ``mcfg`` = ``cfg.model``) in ``run``; returns the EMA model."""
     torch.manual_seed(seed)
-    model = VideoDiT(mcfg)
+    model = build_backbone(mcfg)
     ema = EMA(model, tc.ema)
     opt = make_optimizer(model.parameters(), tc.lr, weight_decay=tc.weight_decay)
     start = 0
@@ -103,10 +105,10 @@ def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True) -> t
 
 
 def _load_or_train(cfg: DictConfig, run: RunFolder, data: torch.Tensor, progress: bool) -> tuple[VideoDiT, RunFolder]:
-    mcfg = DiTConfig(**cfg.model)
+    mcfg = cfg.model
     if run.is_finished():
         state = load_final(run.checkpoints, step=cfg.teacher.steps)  # corrupt: an error naming it, never older weights
-        model = VideoDiT(mcfg)
+        model = build_backbone(mcfg)
         model.load_state_dict(state["ema"])
         print(f"teacher: reusing cached {run.path}")
         return model.eval().requires_grad_(False), run
