@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -111,3 +112,20 @@ def test_append_after_a_torn_line_is_not_lost(tmp_path):
         f.write('{"a": 2, "b')
     append_jsonl(path, {"a": 3})
     assert [json.loads(ln) for ln in path.read_text().splitlines() if ln.endswith("}")] == [{"a": 1}, {"a": 3}]
+
+
+def test_concurrent_claims_have_exactly_one_winner(tmp_path):
+    code = ("import os, sys, time\nfrom aad_bench.utils.ownership import OwnerLock, FolderBusyError\n"
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+            "try:\n    OwnerLock(sys.argv[1]).claim()\nexcept FolderBusyError:\n    print('busy'); sys.exit()\n"
+            "print('won', flush=True)\nwhile not os.path.exists(sys.argv[3]):\n    time.sleep(0.05)\n")
+    stop = tmp_path / "stop"
+    start = str(time.time() + 4)  # all claim at the same moment, after their imports
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "owner.lock"), start, str(stop)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    t0 = time.time()
+    while sum(p.poll() is not None for p in procs) < 3 and time.time() - t0 < 120:
+        time.sleep(0.1)  # the winner holds the lock until every other claimant has given up
+    stop.touch()
+    outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outs == ["busy", "busy", "busy", "won"]

@@ -14,8 +14,10 @@ same SLURM job (a requeued incarnation, another rank), owns the folder already: 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 import time
@@ -23,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from aad_bench.utils.slurm import own_job_id, slurm_active
+
+log = logging.getLogger(__name__)
 
 
 class FolderBusyError(RuntimeError):
@@ -96,7 +100,13 @@ class OwnerLock:
         """
         while True:
             fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o666)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as e:  # a file system without locks: the owner record still works, unserialised
+                if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    os.close(fd)
+                    raise
+                log.warning("%s: file locks are not supported here; claiming without them", self.path)
             try:
                 if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
                     return fd
