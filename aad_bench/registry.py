@@ -44,6 +44,10 @@ class Registry(Generic[T]):
 
         return _add(obj) if obj is not None else _add
 
+    def add_lazy(self, name: str, target: str) -> None:
+        """Register ``"module:attr"`` to be imported when ``name`` is first looked up."""
+        self._lazy[name] = target
+
     def names(self) -> list[str]:
         """All registered names, sorted."""
         return sorted(set(self._items) | set(self._lazy))

@@ -39,10 +39,16 @@ _NO_CKPT: contextvars.ContextVar[bool] = contextvars.ContextVar("aad_no_ckpt", d
 
 
 def transformer_blocks(module: nn.Module) -> list[nn.Module]:
-    """The DiT blocks inside ``module`` (the unit of FSDP sharding, checkpointing and compilation)."""
-    from aad_bench.models.dit import Block
+    """The transformer blocks inside ``module``: the ``blocks`` list of every backbone in it (toy DiT, Wan).
 
-    return [m for m in module.modules() if isinstance(m, Block)]
+    They are the unit of FSDP sharding, activation checkpointing and compilation.
+    """
+    out: list[nn.Module] = []
+    for m in module.modules():
+        blocks = getattr(type(m), "blocks", None) is not None and getattr(m, "blocks", None)
+        if isinstance(blocks, nn.ModuleList):
+            out.extend(b for b in blocks if all(b is not o for o in out))
+    return out
 
 
 def apply_checkpointing(module: nn.Module) -> None:

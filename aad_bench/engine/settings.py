@@ -142,7 +142,8 @@ def split_batch(setting: str, global_batch: int, micro_batch: int | None, dp: in
     return micro, global_batch // (micro * dp)
 
 
-def check_run(settings: TrainerSettings, dp: int, batches: dict[str, int], heads: int, tokens: int) -> None:
+def check_run(settings: TrainerSettings, dp: int, batches: dict[str, int], heads: int, tokens: int,
+              arch: str = "dit") -> None:
     """Everything a run's config must satisfy under these settings, checked before any work.
 
     Args:
@@ -151,9 +152,13 @@ def check_run(settings: TrainerSettings, dp: int, batches: dict[str, int], heads
         batches: config key -> global batch of every stage that will train.
         heads: attention heads of the model (Ulysses gives each CP rank heads / cp).
         tokens: tokens of one training clip (frames x tokens per frame), split over the CP ranks.
+        arch: ``model.arch`` (context parallelism is implemented for the toy DiT).
     """
     for key, n in batches.items():
         split_batch(key, n, settings.micro_batch, dp)
+    if settings.cp > 1 and arch != "dit":
+        raise EngineError(f"trainer.cp={settings.cp}: context parallelism runs the toy DiT (model.arch=dit), not "
+                          f"model.arch={arch}; use trainer.cp=1")
     if heads % settings.cp:
         raise EngineError(f"trainer.cp={settings.cp} must divide model.heads={heads} (Ulysses gives each rank "
                           "heads / cp heads)")

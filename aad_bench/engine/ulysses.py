@@ -77,5 +77,6 @@ def enable(module: torch.nn.Module, group) -> SeqParallel:
         elif isinstance(m, Attention):
             m.seq_parallel = sp
     if not found:
-        raise EngineError(f"trainer.cp: {type(module).__name__} holds no VideoDiT to run context-parallel")
+        raise EngineError(f"trainer.cp={sp.size}: context parallelism runs the toy DiT (model.arch=dit); "
+                          f"{type(module).__name__} has no VideoDiT to split")
     return sp

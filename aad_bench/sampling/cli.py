@@ -2,24 +2,37 @@
 
 Sampling and scoring are separate steps: this writes ``videos/train_len`` and ``videos/long`` (video sets with
 ``index.json``) and leaves evaluation to ``aad-bench eval``.
+
+Only a run's final (EMA) checkpoint is sampled: a corrupt or missing one is an error naming the file, never a
+silent fallback to earlier weights. Over a folder of runs, runs that did not finish (diverged, failed, running)
+are skipped with a line and a run that cannot be sampled is reported and counted; the others are still sampled
+and the exit code is 1 when any finished run failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from aad_bench.data.toy import training_data
+from aad_bench.data.sources import training_data
 from aad_bench.engine.runtime import resolve_device
 from aad_bench.engine.settings import TrainerSettings
-from aad_bench.models.dit import DiTConfig, VideoDiT
+from aad_bench.models.backbones import build_backbone
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.videos import sample_run
-from aad_bench.training.checkpoint import load_final
+from aad_bench.schema import check_config
+from aad_bench.training.checkpoint import CheckpointError, load_final
 from aad_bench.training.teacher import get_teacher
+from aad_bench.utils.io import MalformedFileError
+from aad_bench.utils.ownership import FolderBusyError
+
+
+class NotFinishedError(ValueError):
+    """The run did not finish (diverged, failed, still running): it has no final weights to sample."""
 
 
 def find_runs(path: Path) -> list[Path]:
@@ -36,17 +49,19 @@ def sample_one(run_path: Path, overrides: list[str]) -> dict[str, Any]:
     """Rebuild the run's final generator (its final, EMA, weights) and sample it; returns the motion summary."""
     run = RunFolder(run_path)
     if run.status != "finished":
-        raise ValueError(f"{run_path}: status is {run.status!r}; only finished runs are sampled")
+        raise NotFinishedError(f"{run_path}: status is {run.status!r}; only finished runs are sampled")
     cfg = OmegaConf.merge(OmegaConf.load(run_path / "config.yaml"), OmegaConf.from_dotlist(overrides))
+    check_config(cfg)
     device = resolve_device(TrainerSettings.from_cfg(cfg.get("trainer")))  # trainer.device=cpu|cuda|auto
-    if cfg.method.stages:
-        model = VideoDiT(DiTConfig(**cfg.model))
-        model.load_state_dict(load_final(run.checkpoints, list(cfg.method.stages))["student"])
-        model.eval().requires_grad_(False)
-    else:
-        model, _ = get_teacher(cfg, training_data(cfg), progress=cfg.progress)
-    summary = sample_run(cfg, run, model.to(device))
-    run.update(sampled=summary)
+    with run.owned():  # not while another process writes the folder
+        if cfg.method.stages:
+            model = build_backbone(cfg.model)
+            model.load_state_dict(load_final(run.checkpoints, list(cfg.method.stages))["student"])
+            model.eval().requires_grad_(False)
+        else:
+            model, _ = get_teacher(cfg, training_data(cfg), progress=cfg.progress)
+        summary = sample_run(cfg, run, model.to(device))
+        run.update(sampled=summary)
     return summary
 
 
@@ -59,7 +74,25 @@ def sample_main(argv: list[str]) -> int:
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         raise ValueError(f"overrides must look like key=value, got {bad}")
-    for run_path in find_runs(args.path):
-        s = sample_one(run_path, args.overrides)
+    runs = find_runs(args.path)
+    single = runs == [args.path]  # one named run: not finished is the command's error (exit 2)
+    done, skipped, failed = 0, 0, 0
+    for run_path in runs:
+        try:
+            s = sample_one(run_path, args.overrides)
+        except NotFinishedError as e:
+            if single:
+                raise
+            skipped += 1
+            print(f"skipped {e}")
+            continue
+        except (CheckpointError, FolderBusyError, MalformedFileError, ValueError, OSError) as e:
+            failed += 1
+            msg = str(e) if str(run_path) in str(e) else f"{run_path}: {e}"
+            print(f"aad-bench sample: error: {msg}", file=sys.stderr)
+            continue
+        done += 1
         print(f"{run_path}/videos: speed ratio {s['speed_ratio']:.2f}, frozen {s['frozen_share']:.0%}")
-    return 0
+    if not single:
+        print(f"sampled {done} run(s), skipped {skipped} not finished, {failed} failed")
+    return 1 if failed else 0

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from aad_bench.config import compose, hydra_overrides
 from aad_bench.engine import setup
 from aad_bench.evaluation.runner import evaluate_path
-from aad_bench.reporting.cli import write_report
+from aad_bench.reporting.report import write_report
 from aad_bench.tasks import distill as distill_task
 from aad_bench.utils.io import atomic_write_json, atomic_write_text
 

@@ -11,12 +11,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.config import hydra_overrides, run_dir
-from aad_bench.data.toy import data_speed, eval_conditions, training_data
+from aad_bench.data.sources import data_speed, eval_conditions, latent_frames, training_data
 from aad_bench.engine import Engine, setup
 from aad_bench.engine.settings import check_run
 from aad_bench.engine.tracking import Tracker
 from aad_bench.methods import MethodSpec
-from aad_bench.models.dit import DiTConfig
+from aad_bench.models.backbones import backbone_config
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.videos import sample_run
 from aad_bench.training.distill import build_context, run_stages
@@ -38,18 +38,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """
     spec = MethodSpec.from_cfg(cfg.method)
     spec.validate(cfg.method, cfg.model.depth)  # bad combinations fail before any work
-    DiTConfig(**cfg.model).check_frames(cfg.world.frames)
+    mcfg = backbone_config(cfg.model)
+    mcfg.check_frames(latent_frames(cfg))
     engine = setup(cfg.get("trainer"))  # device, engine, world size vs cp: checked before the process group exists
     try:
+        check_run(engine.rt.settings, engine.rt.dp_size, {f"method.{s}.batch": cfg.method[s].batch
+                                                          for s in spec.stages},
+                  mcfg.heads, latent_frames(cfg) * mcfg.tokens_per_frame,
+                  cfg.model.get("arch", "dit"))  # batch splits and cp: one line, before any work
         return _run(cfg, spec, engine)
     finally:
         engine.rt.close()
 
 
 def _run(cfg: DictConfig, spec: MethodSpec, engine: Engine) -> dict[str, Any]:
-    rt, mcfg = engine.rt, DiTConfig(**cfg.model)
-    check_run(rt.settings, rt.dp_size, {f"method.{s}.batch": cfg.method[s].batch for s in spec.stages}, mcfg.heads,
-              cfg.world.frames * mcfg.tokens_per_frame)  # batch splits and cp: one line, before any work
+    rt = engine.rt
     run = RunFolder(run_dir(cfg))
     if rt.main_decides(run.is_finished):
         print(f"already finished: {run.path} (not overwritten)")
@@ -71,7 +74,7 @@ def _run(cfg: DictConfig, spec: MethodSpec, engine: Engine) -> dict[str, Any]:
         if not rt.is_main:  # rank 0 samples from the full weights; the others are done
             return {"status": "finished", "rank": rt.rank}
         summary = sample_run(cfg, run, model.to(rt.device))
-        samples = Tracker(run.path, rt.settings.tracking, config=None, name=run.path.name)  # sample videos to TB
+        samples = Tracker(run.path, rt.settings.tracking, name=run.path.name)  # sample videos to TensorBoard
         for name in ("train_len", "long"):
             samples.video_set(run.videos(name), f"samples/{name}")
         samples.close()

@@ -7,10 +7,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.config import hydra_overrides, run_dir
+from aad_bench.data.sources import latent_frames
 from aad_bench.data.toy import training_data
 from aad_bench.engine import Engine, setup
 from aad_bench.engine.settings import check_run
-from aad_bench.models.dit import DiTConfig
+from aad_bench.models.backbones import backbone_config
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.videos import sample_teacher, summarize_motion
 from aad_bench.training.divergence import Diverged
@@ -30,9 +31,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _run(cfg: DictConfig, engine: Engine) -> dict[str, Any]:
-    rt, mcfg = engine.rt, DiTConfig(**cfg.model)
+    rt, mcfg = engine.rt, backbone_config(cfg.model)
     check_run(rt.settings, rt.dp_size, {"teacher.batch": cfg.teacher.batch}, mcfg.heads,
-              cfg.world.frames * mcfg.tokens_per_frame)
+              latent_frames(cfg) * mcfg.tokens_per_frame, cfg.model.get("arch", "dit"))
     run = RunFolder(run_dir(cfg))
     if rt.main_decides(run.is_finished):
         print(f"teacher task already finished: {run.path} (not overwritten)")

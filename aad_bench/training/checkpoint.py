@@ -1,4 +1,4 @@
-"""Stage-tagged checkpoints: atomic writes, latest + previous kept, corrupt latest falls back to the previous one.
+"""Stage-tagged checkpoints: atomic writes, latest + previous kept; resume may fall back, final weights never do.
 
 Files are ``<seq:04d>-<stage>-<step:07d>.pt`` (a global ``seq`` makes "latest" well-defined across stages). Loading
 uses ``torch.load(weights_only=True)``: a checkpoint is data, never code. Distributed engines checkpoint mid-stage as
@@ -78,19 +78,22 @@ def load_latest(folder: str | Path) -> dict[str, Any] | None:
     return None
 
 
-def load_final(folder: str | Path, stages: list[str]) -> dict[str, Any]:
-    """The checkpoint a finished run ended with (the newest file, which must hold every stage of ``stages``).
+def load_final(folder: str | Path, stages: list[str] | None = None, step: int | None = None) -> dict[str, Any]:
+    """The checkpoint a finished run ended with: the newest file (with ``stages`` done, at ``step``, if given).
 
-    Sampling and evaluation use this, never an older checkpoint: a corrupt or incomplete final checkpoint raises
-    :class:`CheckpointError` naming the file instead of silently sampling earlier weights.
+    Sampling, evaluation and the cached teacher use this, never an older checkpoint: a corrupt or incomplete
+    final checkpoint raises :class:`CheckpointError` naming the file instead of silently using earlier weights.
     """
     entries = _entries(Path(folder))
     if not entries:
         raise CheckpointError(f"{folder}: no checkpoint (the run has no final weights)")
     state = load_file(entries[-1])
-    if list(state.get("stages_done", [])) != list(stages):
+    if stages is not None and list(state.get("stages_done", [])) != list(stages):
         raise CheckpointError(f"{entries[-1]}: newest checkpoint holds stages {state.get('stages_done')}, "
                               f"not the finished run's {list(stages)}")
+    if step is not None and state.get("step") != step:
+        raise CheckpointError(f"{entries[-1]}: newest checkpoint is from step {state.get('step')}, "
+                              f"not the finished run's last step {step}")
     return state
 
 

@@ -94,7 +94,8 @@ class DistillContext:
         """The stage's student weights become ``ctx.student`` (on every rank)."""
         if student.module is not self.student:
             full = student.full_state_dict()
-            self.student.load_state_dict({k: v.to(self.student.patch_in.weight.device) for k, v in full.items()})
+            device = next(self.student.parameters()).device
+            self.student.load_state_dict({k: v.to(device) for k, v in full.items()})
 
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self, stage: str, step: int, modules: dict[str, Trained | ShardedEMA] | None = None) -> None:

@@ -19,7 +19,8 @@ from aad_bench.engine import Engine
 from aad_bench.engine.engines import default_engine
 from aad_bench.engine.tracking import Tracker
 from aad_bench.methods import MethodSpec
-from aad_bench.models.dit import DiTConfig, VideoDiT
+from aad_bench.models.backbones import backbone_config, build_backbone
+from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.training.checkpoint import CheckpointError, load_file, load_latest
 from aad_bench.training.context import DistillContext
@@ -105,6 +106,7 @@ def run_stages(ctx: DistillContext) -> None:
     """Run the method's remaining stages, checkpointing at every stage end."""
     stages = list(ctx.cfg.method.stages)
     state = load_latest(ctx.run.checkpoints)
+    ctx.run.rewind_metrics(state)  # one metrics row per (stage, step) after a resume
     if state is not None:
         if "student" in state:  # a sharded (distributed) checkpoint restores the student inside its stage
             ctx.student.load_state_dict(state["student"])
@@ -134,8 +136,8 @@ def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: torc
     """
     MethodSpec.from_cfg(cfg.method).validate(cfg.method, cfg.model.depth)
     OmegaConf.resolve(cfg)
-    DiTConfig(**cfg.model).check_frames(data.shape[1])
-    student = VideoDiT(DiTConfig(**cfg.model))
+    backbone_config(cfg.model).check_frames(data.shape[1])
+    student = build_backbone(cfg.model)
     student.load_state_dict(teacher.state_dict())
     student.requires_grad_(True)
     engine = engine or default_engine()

@@ -23,7 +23,7 @@ from aad_bench.sampling.samplers import grad_chunk_set, self_rollout, velocity
 from aad_bench.training.context import DistillContext
 from aad_bench.training.divergence import check_finite, grad_guard
 from aad_bench.training.optim import make_optimizer, set_lr
-from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.rng import batch, seeded, step_generator
 from aad_bench.training.steplog import StepLogger
 from aad_bench.video.io import to_uint8
 from aad_bench.world.tracking import mean_speed
@@ -113,8 +113,10 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     opt = lambda lr: lambda m: make_optimizer(m.parameters(), lr, betas=dc.betas,  # noqa: E731
                                               weight_decay=dc.weight_decay)
     student = ctx.prepare(ctx.student, opt(dc.lr_gen), "student", dc.batch, "method.dmd.batch", dc.grad_clip)
-    critic = ctx.prepare(copy.deepcopy(ctx.teacher).requires_grad_(True).train(),  # fake score = real score first
-                         opt(dc.lr_critic), "critic", dc.batch, "method.dmd.batch", dc.grad_clip, context_parallel=True)
+    with seeded(ctx.seed, "dmd/critic"):
+        critic = copy.deepcopy(ctx.teacher).requires_grad_(True).train()  # fake score starts at the real score
+    critic = ctx.prepare(critic, opt(dc.lr_critic), "critic", dc.batch, "method.dmd.batch", dc.grad_clip,
+                         context_parallel=True)
     start = ctx.restore(state, {"student": student, "critic": critic})
     history = list(state["stage_info"].get(STAGE, {}).get("motion", [])) if state is not None else []
     if state is None and dc.early_stop.criterion == "motion":  # the reference: rollouts' motion before any step

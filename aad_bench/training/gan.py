@@ -31,7 +31,7 @@ from aad_bench.training.context import DistillContext
 from aad_bench.training.divergence import Diverged, check_finite, grad_guard
 from aad_bench.training.dmd import critic_loss, dmd_generator_loss
 from aad_bench.training.optim import make_optimizer, set_lr
-from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.rng import batch, seeded, step_generator
 from aad_bench.training.steplog import StepLogger
 
 STAGE = "gan"
@@ -114,15 +114,17 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     ``state`` is this stage's latest checkpoint (resume) or None.
     """
     gc, dz = ctx.cfg.method.gan, ctx.cfg.distill
-    disc = ctx.prepare(method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc),
-                       lambda m: make_optimizer([{"params": m.backbone_parameters(), "lr": gc.lr_d_backbone},
-                                                 {"params": m.head_parameters(), "lr": gc.lr_d_head}],
-                                                gc.lr_d_backbone, betas=gc.betas),
+    with seeded(ctx.seed, "gan/discriminator"):  # same initial heads after a resume or a reused prefix
+        disc = method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc)
+    disc = ctx.prepare(disc, lambda m: make_optimizer([{"params": m.backbone_parameters(), "lr": gc.lr_d_backbone},
+                                                       {"params": m.head_parameters(), "lr": gc.lr_d_head}],
+                                                      gc.lr_d_backbone, betas=gc.betas),
                        "disc", gc.batch, "method.gan.batch", gc.grad_clip, context_parallel=True)
     student = ctx.prepare(ctx.student, lambda m: make_optimizer(m.parameters(), gc.lr_gen, betas=gc.betas),
                           "student", gc.batch, "method.gan.batch", gc.grad_clip)
     ema = ShardedEMA(student, gc.ema)
-    dmd_term = DMDTerm(ctx, gc.dmd_weight, gc.batch)
+    with seeded(ctx.seed, "gan/dmd_term"):
+        dmd_term = DMDTerm(ctx, gc.dmd_weight, gc.batch)
     start = ctx.restore(state, {"student": student, "disc": disc, "ema": ema, **dmd_term.modules()})
     pinned = state["stage_info"].get(STAGE, {}).get("pinned", 0) if state is not None else 0
     grad_chunks = grad_chunk_set(gc.grad_chunks, ctx.frames // student.cfg.chunk)

@@ -19,10 +19,11 @@ from aad_bench.engine import Engine, EngineError
 from aad_bench.engine.checkpoint import load_sharded, save_sharded
 from aad_bench.engine.ema import ShardedEMA
 from aad_bench.engine.engines import default_engine
-from aad_bench.models.dit import ARCH_VERSION, DiTConfig, VideoDiT
+from aad_bench.models.backbones import build_backbone
+from aad_bench.models.dit import ARCH_VERSION, VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times
 from aad_bench.runfolder import RunFolder
-from aad_bench.training.checkpoint import load_latest, next_name, prune, save_checkpoint
+from aad_bench.training.checkpoint import load_final, load_latest, next_name, prune, save_checkpoint
 from aad_bench.training.divergence import Diverged, check_finite, grad_guard
 from aad_bench.training.optim import make_optimizer, set_lr
 from aad_bench.training.rng import batch, step_generator
@@ -40,9 +41,10 @@ def teacher_key(world: dict, model: dict, train: dict, codec: str = "identity") 
 
 
 def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
-    """:func:`teacher_key` of a full run config."""
-    return teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
-                       OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+    """:func:`teacher_key` of a full run config (plus the real-data settings when a ``data`` source is set)."""
+    key = teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
+                      OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+    return {**key, "data": OmegaConf.to_container(cfg.data)} if cfg.get("data") else key
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
@@ -61,19 +63,23 @@ def teacher_loss(model: VideoDiT, x0: torch.Tensor, g: torch.Generator, tc: Dict
     return F.mse_loss(v[:, 1:], (noise - x0)[:, 1:])
 
 
-def train_teacher(run: RunFolder, mcfg: DiTConfig, data: torch.Tensor, tc: DictConfig, seed: int,
+def train_teacher(run: RunFolder, mcfg: DictConfig, data: torch.Tensor, tc: DictConfig, seed: int,
                   progress: bool = True, engine: Engine | None = None) -> VideoDiT:
-    """Train (or resume) the teacher in ``run`` under ``engine`` (default: one process); returns the EMA model."""
+    """Train (or resume) the teacher (backbone settings ``mcfg`` = ``cfg.model``) in ``run``; returns the EMA model.
+
+    ``engine`` (default: one process on the CPU) runs it: distributed, sharded, on the device, in bf16.
+    """
     engine = engine or default_engine()
     state = load_latest(run.checkpoints)
     if state is not None and "ema" in state and state["step"] >= tc.steps:  # finished, not yet marked so
         return _eval_model(mcfg, state["ema"])
     torch.manual_seed(seed)
     opt = lambda m: make_optimizer(m.parameters(), tc.lr, weight_decay=tc.weight_decay)  # noqa: E731
-    model = engine.prepare(VideoDiT(mcfg), opt, name="teacher", batch=tc.batch, batch_setting="teacher.batch",
+    model = engine.prepare(build_backbone(mcfg), opt, name="teacher", batch=tc.batch, batch_setting="teacher.batch",
                            grad_clip=tc.grad_clip)
     ema = ShardedEMA(model, tc.ema)
     start = _restore(state, engine, model, ema, run)
+    run.rewind_metrics(state)  # one metrics row per step after a resume
     bar = tqdm(total=tc.steps, initial=start, desc="teacher", disable=not progress, leave=False)
     log = StepLogger(run, STAGE, tc.log_every, bar)
     for step in range(start, tc.steps):
@@ -93,8 +99,8 @@ def train_teacher(run: RunFolder, mcfg: DiTConfig, data: torch.Tensor, tc: DictC
     return _eval_model(mcfg, ema.full_state_dict())
 
 
-def _eval_model(mcfg: DiTConfig, weights: dict[str, torch.Tensor]) -> VideoDiT:
-    model = VideoDiT(mcfg)
+def _eval_model(mcfg: DictConfig, weights: dict[str, torch.Tensor]) -> VideoDiT:
+    model = build_backbone(mcfg)
     model.load_state_dict(weights)
     return model.eval().requires_grad_(False)
 
@@ -147,13 +153,10 @@ def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True,
 
 def _load_or_train(cfg: DictConfig, run: RunFolder, data: torch.Tensor, progress: bool,
                    engine: Engine) -> tuple[VideoDiT, RunFolder]:
-    mcfg = DiTConfig(**cfg.model)
+    mcfg = cfg.model
     if engine.rt.main_decides(run.is_finished):
-        state = load_latest(run.checkpoints)
-        if state is None:
-            raise RuntimeError(f"{run.checkpoints}: teacher cache is marked finished but has no readable "
-                               f"checkpoint; delete {run.path} to retrain")
-        model = VideoDiT(mcfg)
+        state = load_final(run.checkpoints, step=cfg.teacher.steps)  # corrupt: an error naming it, never older weights
+        model = build_backbone(mcfg)
         model.load_state_dict(state["ema"])
         print(f"teacher: reusing cached {run.path}")
         return model.eval().requires_grad_(False), run
@@ -164,5 +167,7 @@ def _load_or_train(cfg: DictConfig, run: RunFolder, data: torch.Tensor, progress
     except Diverged as d:
         run.finish("diverged", d.reason, stage=d.stage, step=d.step)
         raise
+    finally:
+        run.release()  # never left owned after a crash (the file lock above still guards the folder)
     run.finish("finished", stage=STAGE, step=cfg.teacher.steps)
     return model, run
