@@ -45,7 +45,7 @@ def transformer_blocks(module: nn.Module) -> list[nn.Module]:
     """
     out: list[nn.Module] = []
     for m in module.modules():
-        blocks = getattr(type(m), "blocks", None) is not None and getattr(m, "blocks", None)
+        blocks = getattr(m, "blocks", None)  # a submodule (DiT, diffusers) or a property (WanVideo)
         if isinstance(blocks, nn.ModuleList):
             out.extend(b for b in blocks if all(b is not o for o in out))
     return out

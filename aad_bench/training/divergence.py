@@ -37,10 +37,13 @@ def clip_grad(params: Iterable[torch.nn.Parameter], max_norm: float, stage: str,
 
 
 def grad_guard(stage: str, step: int, explode: float | None) -> Callable[[float], None]:
-    """The check ``Trained.step`` runs on the gradient norm: non-finite or above ``explode`` = divergence."""
+    """The check ``Trained.step`` runs on the gradient norm, as :func:`clip_grad` does.
+
+    A non-finite norm or one above ``explode`` is divergence; ``step`` is the loop's 0-based index.
+    """
 
     def check(norm: float) -> None:
         if not math.isfinite(norm) or (explode is not None and norm > explode):
-            raise Diverged(stage, step, f"exploding gradient norm {norm:.3g}")
+            raise Diverged(stage, step + 1, f"exploding gradient norm {norm:.3g}")
 
     return check
