@@ -4,6 +4,7 @@ trainer presets, sharded checkpoints of a single process, tracking."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -234,3 +235,20 @@ def test_run_checks_every_stage_batch_before_any_work(tmp_path):
     assert p.returncode != 0
     assert "error: method.ode.batch=2 (global batch) is not divisible by trainer.micro_batch (3)" in p.stderr
     assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()  # nothing was built or trained
+
+
+def test_fsdp_units_are_modules_that_get_called():
+    """FSDP gathers weights in a unit's __call__: DiT blocks are called, Wan runs its blocks' layers itself."""
+    from aad_bench.engine.engines import fsdp_units
+    from aad_bench.models.backbones import build_backbone
+    from aad_bench.models.dit import Block
+
+    dit = _model()
+    assert fsdp_units(dit) == list(dit.blocks) and all(isinstance(u, Block) for u in fsdp_units(dit))
+    from conftest import compose
+
+    wan = build_backbone(compose(["model=wan_tiny"], Path("/tmp")).model)
+    units = fsdp_units(wan)
+    assert units and not any(u in list(wan.blocks) for u in units)
+    assert {type(u).__name__ for u in units} >= {"FeedForward"} and all(any(True for _ in u.parameters())
+                                                                        for u in units)

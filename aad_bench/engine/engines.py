@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from aad_bench.engine.base import ENGINES, ROUTED, Engine, OptimizerFactory, Trained, dcp_args, transformer_blocks
+from aad_bench.engine.base import ENGINES, ROUTED, Engine, OptimizerFactory, Trained, dcp_args
 
 BUCKET_BYTES = 25 << 20  # DDP's default bucket size
 
@@ -142,6 +142,24 @@ class FSDPHandle(DCPState):
         return {k: v.detach().cpu().clone() for k, v in sd.items()}
 
 
+def fsdp_units(module: nn.Module) -> list[nn.Module]:
+    """What FSDP2 shards separately, before the root.
+
+    Every toy-DiT block; for other backbones (Wan, whose forward runs its blocks' layers itself), the layers of
+    every block. FSDP gathers a unit's weights in the unit's ``__call__`` hooks, so a unit must be called.
+    """
+    from aad_bench.models.dit import VideoDiT
+
+    units: dict[int, nn.Module] = {}
+    for m in module.modules():
+        blocks = getattr(m, "blocks", None)
+        if isinstance(m, VideoDiT):
+            units.update((id(b), b) for b in m.blocks)
+        elif isinstance(blocks, nn.ModuleList):
+            units.update((id(c), c) for blk in blocks for c in blk.children() if next(c.parameters(), None) is not None)
+    return list(units.values())
+
+
 @ENGINES.register("fsdp")
 class FSDPEngine(Engine):
     """FSDP2: ``fully_shard`` on every transformer block, then on the root (for every model, frozen or not)."""
@@ -162,8 +180,8 @@ class FSDPEngine(Engine):
         mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if bf16_params \
             else MixedPrecisionPolicy()
         kw = {"mesh": mesh, "mp_policy": mp, "reshard_after_forward": rt.settings.reshard_after_forward}
-        for blk in transformer_blocks(module):
-            fully_shard(blk, **kw)
+        for unit in fsdp_units(module):
+            fully_shard(unit, **kw)
         fully_shard(module, **kw)
         for method in ROUTED:
             if hasattr(module, method):
