@@ -6,20 +6,9 @@ outside the ``aad-bench`` app.
 
 from hydra.core.config_store import ConfigStore
 
-from aad_bench.campaign import launcher as _launcher
+from aad_bench.campaign.launcher import AadLocalConf, AadSlurmConf, CampaignLocalLauncher, CampaignSlurmLauncher
 
 __all__ = ["CampaignLocalLauncher", "CampaignSlurmLauncher"]
 
-
-# Hydra accepts a plugin only if its class is defined in the hydra_plugins package (and keys it by that module)
-class CampaignSlurmLauncher(_launcher.CampaignSlurmLauncher):
-    """``hydra/launcher: aad_slurm`` (see aad_bench.campaign.launcher)."""
-
-
-class CampaignLocalLauncher(_launcher.CampaignLocalLauncher):
-    """``hydra/launcher: aad_local`` (see aad_bench.campaign.launcher)."""
-
-
-_cs = ConfigStore.instance()
-_cs.store(group="hydra/launcher", name="aad_slurm", node=_launcher.AadSlurmConf, provider="aad_bench")
-_cs.store(group="hydra/launcher", name="aad_local", node=_launcher.AadLocalConf, provider="aad_bench")
+ConfigStore.instance().store(group="hydra/launcher", name="aad_slurm", node=AadSlurmConf, provider="aad_bench")
+ConfigStore.instance().store(group="hydra/launcher", name="aad_local", node=AadLocalConf, provider="aad_bench")
