@@ -102,7 +102,7 @@ def test_torn_and_wrong_shaped_index_lines_are_skipped_and_reported(df):
     rows = read_index(FIXTURE, problems)
     assert len(rows) == 19 and len(problems) == 1
     assert "3 line(s) skipped" in problems[0].problem and "4 (torn)" in problems[0].problem
-    assert "run_dir is not a string" in problems[0].problem
+    assert "run_dir is 5, not a path" in problems[0].problem
     assert df.attrs["problems"][0]["path"].endswith("index.jsonl")
 
 

@@ -26,10 +26,10 @@ def shape_problem(rec: Any) -> str | None:
     job = rec.get("job")
     if not isinstance(job, int) or isinstance(job, bool) or job < 0:
         return f"job is {job!r}, not a job number"
-    if rec.get("status") not in STATUSES:
-        return f"status {rec.get('status')!r} is not one of {', '.join(STATUSES)}"
     if rec.get("run_dir") is not None and not isinstance(rec["run_dir"], str):
         return f"run_dir is {rec['run_dir']!r}, not a path"
+    if rec.get("status") not in STATUSES:
+        return f"status {rec.get('status')!r} is not one of {', '.join(STATUSES)}"
     ov = rec.get("overrides")
     if ov is not None and not (isinstance(ov, list) and all(isinstance(o, str) for o in ov)):
         return "overrides is not a list of strings"

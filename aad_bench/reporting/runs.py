@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aad_bench.campaign.index import CampaignIndex
+
 VBENCH_SUFFIX = "_eval_results.json"
 REPORTED = "reported.json"
 # top-level config keys that change where or how a run executes, never what it computes
@@ -57,47 +59,23 @@ def load_json(path: str, problems: list[Problem]) -> Any:
 
 
 def read_index(campaign: str | os.PathLike, problems: list[Problem] | None = None) -> list[dict[str, Any]]:
-    """The campaign's ``index.jsonl``: latest line per ``job`` wins, in job order.
+    """The campaign's ``index.jsonl``: one merged record per job, in job order.
 
-    Torn or wrong-shaped lines anywhere are skipped and recorded in ``problems`` (one entry with the count and
-    line numbers), so one bad line never makes the campaign unreadable.
+    Read through :class:`~aad_bench.campaign.index.CampaignIndex` (the campaign's own reader). Torn or
+    wrong-shaped lines anywhere are skipped and recorded in ``problems`` (one entry with the count and line
+    numbers), so one bad line never makes the campaign unreadable.
     """
     problems = [] if problems is None else problems
-    path = Path(campaign) / "index.jsonl"
+    index = CampaignIndex(campaign)
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except (FileNotFoundError, NotADirectoryError):
+        jobs = index.latest()
+    except (NotADirectoryError, IsADirectoryError, PermissionError) as e:
+        problems.append(Problem(str(index.path), f"unreadable ({e})"))
         return []
-    latest: dict[Any, dict[str, Any]] = {}
-    bad: list[str] = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            bad.append(f"{i} (torn)")
-            continue
-        why = _index_shape(row)
-        if why:
-            bad.append(f"{i} ({why})")
-            continue
-        latest[row.get("job", f"line {i}")] = row
-    if bad:
-        problems.append(Problem(str(path), f"{len(bad)} line(s) skipped: {', '.join(bad[:10])}"))
-    return [latest[k] for k in sorted(latest, key=str)]
-
-
-def _index_shape(row: Any) -> str | None:
-    if not isinstance(row, dict):
-        return f"a JSON {type(row).__name__}, not an object"
-    if not isinstance(row.get("job", 0), int | str):
-        return "job is not a number or string"
-    if row.get("run_dir") is not None and not isinstance(row["run_dir"], str):
-        return "run_dir is not a string"
-    if row.get("overrides") is not None and not isinstance(row["overrides"], list):
-        return "overrides is not a list"
-    return None
+    if index.skipped:
+        bad = [f"{n} ({'torn' if why.startswith('torn') else why})" for n, why in index.skipped]
+        problems.append(Problem(str(index.path), f"{len(bad)} line(s) skipped: {', '.join(bad[:10])}"))
+    return list(jobs.values())
 
 
 def _has_results(path: str) -> bool:
