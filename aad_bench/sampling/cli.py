@@ -121,7 +121,7 @@ def public_main(argv: list[str]) -> int:
     ap.add_argument("--sets", help="with --like: only these video sets (comma list)")
     ap.add_argument("overrides", nargs="*", help="config overrides, e.g. public.checkpoint.path=/x.pt "
                                                  "trainer.device=cuda public.sampler.batch=4")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     bad = [o for o in args.overrides if "=" not in o]
     if bad:
         raise ValueError(f"overrides must look like key=value, got {bad}")

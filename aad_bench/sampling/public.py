@@ -156,9 +156,11 @@ def run_public(cfg: DictConfig, overrides: list[str] = ()) -> dict[str, Any]:
     from aad_bench.models.backbones import build_backbone
     from aad_bench.runfolder import RunFolder
     from aad_bench.sampling.public_sets import sample_set
+    from aad_bench.sampling.text import check_text
 
     check_public(cfg, list(overrides))
     sets, seed = conditioning(cfg)
+    check_text(cfg, any(it.caption for s in sets for it in s.items))
     device = resolve_device(TrainerSettings.from_cfg(cfg.get("trainer")))  # trainer.device, as `sample` uses
     with open_dict(cfg):  # the VAE and the text encoder run where the model runs unless set otherwise
         if not cfg.model.vae.get("device"):

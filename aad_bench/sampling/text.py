@@ -36,6 +36,14 @@ def text_mode(cfg: DictConfig) -> str:
     return mode
 
 
+def check_text(cfg: DictConfig, captions: bool) -> None:
+    """Under ``sample.text=required``, captions without ``model.encoders.text`` are an error (before any work)."""
+    if captions and text_mode(cfg) == "required" and not (cfg.model.get("encoders") or {}).get("text"):
+        raise ValueError("these videos have captions but model.encoders.text is not set: give the local Wan "
+                         "folder with text_encoder/ + tokenizer/ (public models: public.base or its env var), "
+                         "or sample.text=empty to sample with the empty prompt")
+
+
 def _encoder(cfg: DictConfig, text_len: int, device: torch.device):
     from aad_bench.models.encoders import TextEncoder
 
@@ -62,10 +70,7 @@ def caption_context(cfg: DictConfig, model: torch.nn.Module, captions: list[str 
     if mode == "empty":
         return None, {"prompts": "empty (sample.text=empty)"}
     if not (cfg.model.get("encoders") or {}).get("text"):
-        if mode == "required":
-            raise ValueError("these videos have captions but model.encoders.text is not set: give the local Wan "
-                             "folder with text_encoder/ + tokenizer/ (public models: public.base or its env var), "
-                             "or sample.text=empty to sample with the empty prompt")
+        check_text(cfg, True)
         print("note: captions present but model.encoders.text is not set: sampling with the empty prompt "
               "(sample.text=auto; set model.encoders.text, or sample.text=required to make this an error)")
         return None, {"prompts": "empty (model.encoders.text not set)"}
