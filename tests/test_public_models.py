@@ -89,7 +89,7 @@ def test_public_model_and_our_run_in_one_report(tiny_cfg, tmp_path, capsys):
     assert sorted(set(df.arm)) == ["dmd", "self_forcing_dmd"]
 
 
-def test_public_model_on_a_vbench_i2v_folder_with_prompts(tmp_path):
+def test_public_model_on_a_vbench_i2v_folder_with_prompts(tmp_path, capsys):
     """Captions become umT5 embeddings (cached) that reach the model; VBench-I2V names and images."""
     folder = tmp_path / "i2v"
     folder.mkdir()
@@ -110,10 +110,13 @@ def test_public_model_on_a_vbench_i2v_folder_with_prompts(tmp_path):
                                                                        "cat-0.mp4": prompts["cat.png"]}
     assert all(v["frames"] == 9 for v in index["videos"].values()) and (out / "videos/i2v/images/cat.png").is_file()
     assert len(list((tmp_path / "cache" / "encoders" / "text").rglob("*.pt"))) == 2  # once per prompt
-    # the prompt changed the video: the same image and seed with the empty prompt differ
-    empty = tmp_path / "empty"
-    assert _sample("self_forcing_dmd", "--images", str(folder), "--out", str(empty), "public.sampler.text=empty",
-                   *common) == 0
+    # the prompt changed the video: the same image and seed with the empty prompt differ. Sampled with the Hydra
+    # form first; the verb with the same settings finds the same (finished) folder
+    assert main(["task=public", "+public=self_forcing_dmd", f"public.images={folder}", "public.sampler.text=empty",
+                 *common]) == 0
+    empty = next((tmp_path / "runs").glob("public-self_forcing_dmd-*"))
+    assert _sample("self_forcing_dmd", "--images", str(folder), "public.sampler.text=empty", *common) == 0
+    assert "already finished" in capsys.readouterr().out
     assert json.loads((empty / "videos/i2v/index.json").read_text())["sampling"]["prompts"].startswith("empty")
     a, b = read_video(out / "videos/i2v/cat-0.mp4")[0], read_video(empty / "videos/i2v/cat-0.mp4")[0]
     assert np.abs(a[1:].astype(int) - b[1:]).mean() > 1
@@ -210,5 +213,10 @@ def test_public_name_and_source_errors(finished_run, tmp_path, capsys, monkeypat
            "LONGLIVE_LORA" in capsys.readouterr().err
     assert _sample("causvid", "--like", str(tmp_path), *TINY, f"public.checkpoint.path={finished_run}") == 2
     assert "not a run folder with videos/<set>/index.json" in capsys.readouterr().err
+    monkeypatch.delenv("SELF_FORCING_CKPT", raising=False)
+    with pytest.raises(SystemExit) as e:  # the Hydra form: the same line, exit 2
+        main(["task=public", "+public=self_forcing_dmd", f"public.like={finished_run}", *TINY, f"paths.out={tmp_path}"])
+    assert e.value.code == 2
+    assert "aad-bench: error: public.checkpoint.path is not set" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: one of --like / --images is required
         _sample("causvid")
