@@ -7,6 +7,9 @@ Only a run's final (EMA) checkpoint is sampled: a corrupt or missing one is an e
 silent fallback to earlier weights. Over a folder of runs, runs that did not finish (diverged, failed, running)
 are skipped with a line and a run that cannot be sampled is reported and counted; the others are still sampled
 and the exit code is 1 when any finished run failed.
+
+``aad-bench sample --public NAME --like RUN`` samples a public checkpoint on a run's conditioning instead
+(:mod:`aad_bench.sampling.public`).
 """
 
 from __future__ import annotations
