@@ -220,3 +220,23 @@ def test_public_name_and_source_errors(finished_run, tmp_path, capsys, monkeypat
     assert "aad-bench: error: public.checkpoint.path is not set" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: one of --like / --images is required
         _sample("causvid")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_sample_and_public_share_trainer_device(finished_run, tiny_cfg, tmp_path, capsys):
+    """`aad-bench sample RUN` and the public sampler read the same setting: trainer.device (auto | cpu | cuda)."""
+    from omegaconf import OmegaConf
+
+    (finished_run / "config.yaml").write_text(OmegaConf.to_yaml(tiny_cfg("task=distill")))
+    assert main(["sample", str(finished_run), "trainer.device=cuda"]) == 1
+    assert "trainer.device=cuda but no CUDA device is visible" in capsys.readouterr().err
+    assert compose_public("causvid", ["public.like=x"]).trainer.device == "auto"
+
+
+def test_resampling_a_folder_skips_public_runs(tmp_path, capsys):
+    pub = tmp_path / "runs" / "public-causvid-x"
+    pub.mkdir(parents=True)
+    (pub / "results.json").write_text(json.dumps({"status": "finished", "task": "public", "method": "causvid"}))
+    (pub / "config.yaml").write_text("task: public\n")
+    assert main(["sample", str(tmp_path / "runs")]) == 0
+    assert "a public checkpoint's run; sample it with `aad-bench sample --public causvid" in capsys.readouterr().out

@@ -51,6 +51,9 @@ def find_runs(path: Path) -> list[Path]:
 def sample_one(run_path: Path, overrides: list[str]) -> dict[str, Any]:
     """Rebuild the run's final generator (its final, EMA, weights) and sample it; returns the motion summary."""
     run = RunFolder(run_path)
+    if run.results().get("task") == "public":  # no training config to rebuild: its own command samples it
+        raise NotFinishedError(f"{run_path}: a public checkpoint's run; sample it with `aad-bench sample --public "
+                               f"{run.results().get('method')} --like ...`")
     if run.status != "finished":
         raise NotFinishedError(f"{run_path}: status is {run.status!r}; only finished runs are sampled")
     cfg = OmegaConf.merge(OmegaConf.load(run_path / "config.yaml"), OmegaConf.from_dotlist(overrides))
