@@ -127,3 +127,15 @@ def test_i2v_checkpoint_image_tokens_and_streaming():
         torch.testing.assert_close(torch.cat(outs, 1), full, atol=2e-5, rtol=1e-4)
         other = m(x, t, causal=True, context=WanContext(ctx.text, ctx.image.flip(0)))
         assert (other - full).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("over", [{}, {"image_dim": 24, "text_len": 512}], ids=["t2v", "i2v"])
+def test_original_names_are_what_diffusers_converts(over):
+    """Our Wan-layout names (Self-Forcing's, without the 'model.' wrapper) are the ones diffusers' own converter of
+    original Wan checkpoints reads: an independent check of the mapping table, for T2V and I2V."""
+    from diffusers.loaders.single_file_utils import convert_wan_transformer_to_diffusers
+
+    sd = tiny_model(**over).net.state_dict()
+    theirs = convert_wan_transformer_to_diffusers(to_original(sd, prefix="model.diffusion_model."))
+    assert set(theirs) == set(sd)
+    assert all(torch.equal(theirs[k], sd[k]) for k in sd)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from wan_helpers import tiny_text_encoder
 
 from aad_bench.models.codec import CODECS, build_codec
 from aad_bench.models.encoders import ImageEncoder, TextEncoder
@@ -45,23 +46,8 @@ def test_wan_vae_from_local_folder(tmp_path):
         wan_vae_codec(path=str(tmp_path / "missing"))
 
 
-def _tiny_text_encoder(folder):
-    """A random umT5 encoder + a word-level tokenizer saved as a diffusers-style folder."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
-
-    words = ["<pad>", "</s>", "<unk>", "a", "red", "ball", "moves", "left", "cat", "sits"]
-    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
-                            unk_token="<unk>").save_pretrained(folder / "tokenizer")
-    torch.manual_seed(0)
-    cfg = UMT5Config(vocab_size=len(words), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4)
-    UMT5EncoderModel(cfg).save_pretrained(folder / "text_encoder")
-
-
 def test_text_encoder_cached_on_disk(tmp_path):
-    _tiny_text_encoder(tmp_path / "wan")
+    tiny_text_encoder(tmp_path / "wan")
     enc = TextEncoder(str(tmp_path / "wan"), cache=tmp_path / "cache", text_len=16)
     emb = enc.encode(["a red ball moves left", "a cat sits", "a red ball moves left"])
     assert emb.shape == (3, 16, 32)

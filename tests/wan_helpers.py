@@ -31,3 +31,28 @@ def tiny_inputs(cfg: WanConfig, b: int = 2, frames: int = 7, seed: int = 1):
     t[:, 0] = 0
     ctx = torch.randn(b, cfg.text_len, cfg.text_dim, generator=g)
     return x, t, ctx
+
+
+def tiny_text_encoder(folder: Path) -> Path:
+    """A random umT5 encoder (width 32 = wan_tiny's text_dim) + a word-level tokenizer, as a diffusers folder."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel
+
+    words = ["<pad>", "</s>", "<unk>", "a", "red", "ball", "moves", "left", "cat", "sits"]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(folder / "tokenizer")
+    torch.manual_seed(0)
+    cfg = UMT5Config(vocab_size=len(words), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4)
+    UMT5EncoderModel(cfg).save_pretrained(folder / "text_encoder")
+    return folder
+
+
+def self_forcing_checkpoint(path: Path, seed: int = 4, **over) -> Path:
+    """A tiny generator saved in Self-Forcing's layout ({'generator', 'generator_ema'} of 'model.'-keys)."""
+    from aad_bench.models.wan.checkpoints import to_original
+
+    sd = to_original(tiny_model(seed=seed, **over).net.state_dict(), prefix="model.")
+    torch.save({"generator": sd, "generator_ema": sd}, path)
+    return path

@@ -78,7 +78,12 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--segment-s", type=_positive("--segment-s"), help="drift: segment length in seconds (overrides --n-segments)"
     )
-    p.add_argument("--device", default="cpu", help="torch device for weight-based backends")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="device of weight-based backends (RAFT, DINO, CLIP, DreamSim, MUSIQ) and official VBench: auto "
+        "(CUDA when present, default), cpu, cuda[:N]; weight-free backends ignore it",
+    )
     p.add_argument("--force", action="store_true", help="recompute finished metrics")
     p.add_argument("--vbench", help="also run official VBench for these comma-separated dimensions")
     p.add_argument("--vbench-python", help="python executable of a separate env where vbench is installed")
@@ -123,12 +128,14 @@ def _backends(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from aad_bench.evaluation.device import resolve_eval_device
     from aad_bench.evaluation.runner import check_names, evaluate_path
 
     backends = _backends(args)
     metrics = _csv(args.metrics)
     check_names(metrics or [], backends)
-    cfg = {"device": args.device, "n_segments": args.n_segments}
+    device = resolve_eval_device(args.device)  # `cuda` without a GPU: one line, before any work
+    cfg = {"device": device, "n_segments": args.n_segments}
     if args.segment_s:
         cfg["segment_s"] = args.segment_s
     n_err = 0
@@ -144,6 +151,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _run_vbench(path: str, args: argparse.Namespace) -> None:
+    """Official VBench gets ``--device`` as given: its own interpreter (own torch) resolves ``auto``."""
     from aad_bench.evaluation.runner import find_targets
     from aad_bench.evaluation.vbench_adapter import evaluate_official
 
@@ -178,24 +186,28 @@ def _diagnose_parser() -> argparse.ArgumentParser:
         help="frames per chunk (>= 1; default: index 'chunk_frames' or T/4)",
     )
     p.add_argument("--sets", help="comma list of sets (run folders only)")
+    p.add_argument("--device", default="auto", help="device of a weight-based flow (--flow raft): auto, cpu, cuda")
     return p
 
 
 def diagnose_main(argv: list[str]) -> int:
     """``aad-bench diagnose DIR``: motion-collapse diagnosis (``DIR/diagnosis.csv``, verdict, plots)."""
     args = _diagnose_parser().parse_args(argv)
+    from aad_bench.evaluation.device import eval_device, resolve_eval_device
     from aad_bench.evaluation.diagnose import diagnose
     from aad_bench.evaluation.motion import FREEZE_PX
 
     try:
-        res = diagnose(
-            args.dir,
-            flow=args.flow,
-            data_dir=args.data,
-            freeze_px=args.freeze_px or FREEZE_PX,
-            chunk=args.chunk,
-            sets=_csv(args.sets),
-        )
+        device = resolve_eval_device(args.device)
+        with eval_device(device):
+            res = diagnose(
+                args.dir,
+                flow=args.flow,
+                data_dir=args.data,
+                freeze_px=args.freeze_px or FREEZE_PX,
+                chunk=args.chunk,
+                sets=_csv(args.sets),
+            )
     except SETUP_ERRORS as e:
         return _fail("diagnose", e)
     print(res["verdict"])

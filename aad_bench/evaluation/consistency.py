@@ -81,7 +81,7 @@ def _smoothness(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
 def _consistency(mode: str) -> Callable[[VideoItem, str, dict], VideoScore]:
     def fn(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
         frames = _frames(item, 2, f"{mode}_consistency")
-        s = consistency_terms(get_features(backend, cfg.get("device", "cpu")).embed(frames, mode))
+        s = consistency_terms(get_features(backend, cfg.get("device")).embed(frames, mode))
         return VideoScore(float(s.mean()), weight=float(len(s)), curve=[round(float(v), 5) for v in s])
 
     return fn
@@ -93,7 +93,7 @@ def _i2v(mode: str) -> Callable[[VideoItem, str, dict], VideoScore]:
 
         image = np.asarray(Image.open(item.image_path()).convert("RGB"))
         frames = _frames(item, 2, mode)
-        fe = get_features(backend, cfg.get("device", "cpu"))
+        fe = get_features(backend, cfg.get("device"))
         return VideoScore(i2v_video_score(fe.embed(image[None], mode)[0], fe.embed(frames, mode)))
 
     return fn

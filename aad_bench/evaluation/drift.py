@@ -135,7 +135,7 @@ _TRACKED: dict[tuple, tuple[np.ndarray, int]] = {}
 def frame_quality(item: VideoItem, backend: str, cfg: dict) -> tuple[np.ndarray, int]:
     """Per-frame quality for drift backend ``backend`` and the number of unmatched steps (memoised)."""
     if backend != "sharpness-mc":
-        return video_frame_quality(item.path, backend, cfg.get("device", "cpu")), 0
+        return video_frame_quality(item.path, backend, cfg.get("device")), 0
     key = (str(item.path), item.path.stat().st_mtime_ns)
     if key not in _TRACKED:
         if len(_TRACKED) > 64:

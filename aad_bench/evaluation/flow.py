@@ -13,6 +13,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from aad_bench.evaluation.device import current_device
 from aad_bench.evaluation.metrics import Backend, backend_kind
 
 RAFT_ENV = "AAD_RAFT_WEIGHTS"
@@ -123,7 +124,11 @@ _CACHE: dict[tuple, FlowBackend] = {}
 
 
 def get_flow(name: str = "dis", **kw) -> FlowBackend:
-    """Build (once per process) the flow backend ``name``; unknown names list the registered ones."""
+    """Build (once per process) the flow backend ``name``; unknown names list the registered ones.
+
+    ``device`` defaults to ``eval --device`` (:mod:`aad_bench.evaluation.device`); DIS ignores it.
+    """
+    kw.setdefault("device", current_device())
     key = (name, tuple(sorted(kw.items())))
     if key not in _CACHE:
         _CACHE[key] = FLOW.get(name).build(**kw)

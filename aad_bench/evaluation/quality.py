@@ -26,6 +26,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from aad_bench.evaluation.device import current_device
 from aad_bench.evaluation.features import vbench_cache
 from aad_bench.evaluation.metrics import Backend, Metric, VideoItem, VideoScore, backend_kind, register
 from aad_bench.video.io import read_video
@@ -148,14 +149,16 @@ _CACHE: dict[str, QualityBackend] = {}
 _FRAME_CACHE: dict[tuple, np.ndarray] = {}
 
 
-def get_quality(name: str = "sharpness", device: str = "cpu") -> QualityBackend:
-    """Build (once per process) the quality backend ``name``."""
-    if name not in _CACHE:
-        _CACHE[name] = QUALITY.get(name).build(device=device)
-    return _CACHE[name]
+def get_quality(name: str = "sharpness", device: str | None = None) -> QualityBackend:
+    """Build (once per process and device) the quality backend ``name``; ``device`` defaults to ``eval --device``."""
+    device = device or current_device()
+    key = name if device == "cpu" else f"{name}@{device}"
+    if key not in _CACHE:
+        _CACHE[key] = QUALITY.get(name).build(device=device)
+    return _CACHE[key]
 
 
-def video_frame_quality(path: Path, backend: str, device: str = "cpu") -> np.ndarray:
+def video_frame_quality(path: Path, backend: str, device: str | None = None) -> np.ndarray:
     """Per-frame 0-100 quality of a video, memoised per (file, mtime, backend): drift reuses it."""
     key = (str(path), path.stat().st_mtime_ns, backend)
     if key not in _FRAME_CACHE:
@@ -167,7 +170,7 @@ def video_frame_quality(path: Path, backend: str, device: str = "cpu") -> np.nda
 
 
 def _imaging_quality(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
-    q = video_frame_quality(item.path, backend, cfg.get("device", "cpu"))
+    q = video_frame_quality(item.path, backend, cfg.get("device"))
     return VideoScore(float(q.mean()) / 100.0, curve=[round(float(v), 3) for v in q])
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aad_bench.evaluation.device import eval_device
 from aad_bench.evaluation.metrics import (
     BACKEND_KINDS,
     METRICS,
@@ -266,7 +267,11 @@ def evaluate_path(
     sets: list[str] | None = None,
     force: bool = False,
 ) -> tuple[list[Path], int]:
-    """Evaluate every video set under ``path`` (default: every registered metric that applies)."""
+    """Evaluate every video set under ``path`` (default: every registered metric that applies).
+
+    ``cfg["device"]`` (already resolved, e.g. by :func:`aad_bench.evaluation.device.resolve_eval_device`) is
+    where weight-based backends run; the CPU when absent.
+    """
     metrics = list(metrics or METRICS.names())
     backends = dict(backends or {})
     check_names(metrics, backends)
@@ -274,8 +279,9 @@ def evaluate_path(
     if not targets:
         raise FileNotFoundError(f"{path}: no video set named {', '.join(sets or [])}")
     written, n_err = [], 0
-    for t in targets:
-        w, e = evaluate_target(t, metrics, backends, cfg or {}, force)
-        written += w
-        n_err += e
+    with eval_device((cfg or {}).get("device")):  # weight-based backends are built there (CLI: --device)
+        for t in targets:
+            w, e = evaluate_target(t, metrics, backends, cfg or {}, force)
+            written += w
+            n_err += e
     return written, n_err

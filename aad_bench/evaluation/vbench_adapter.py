@@ -99,6 +99,11 @@ def parse_eval_results(path: str | Path) -> dict[str, dict[str, Any]]:
 _DRIVER = r"""
 import json, sys
 a = json.loads(sys.argv[1])
+import torch
+if a["device"] == "auto":  # resolved here: this interpreter's torch decides whether CUDA is usable
+    a["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+elif a["device"].startswith("cuda") and not torch.cuda.is_available():
+    sys.exit(f"--device {a['device']}: the VBench interpreter ({sys.executable}) sees no CUDA device")
 if a["i2v"]:
     from vbench2_beta_i2v import VBenchI2V
     vb = VBenchI2V(a["device"], a["full_info"], a["out_dir"])

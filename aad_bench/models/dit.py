@@ -168,7 +168,7 @@ class VideoDiT(nn.Module):
 
     # -- full-sequence forward ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, t: torch.Tensor, causal: bool = False, cond_drop: torch.Tensor | None = None,
-                features: tuple[int, ...] = (), head: bool = True):
+                features: tuple[int, ...] = (), head: bool = True, context=None):
         """Velocity for every frame (and the hidden tokens after the blocks listed in ``features``).
 
         Args:
@@ -178,6 +178,7 @@ class VideoDiT(nn.Module):
             cond_drop: ``[B]`` bool, drop the image condition (classifier-free guidance).
             features: 0-based block indices whose outputs ``[B, F*n, D]`` are returned too.
             head: compute the velocity head (discriminators only need features).
+            context: text embeddings (interface of text-conditioned backbones); the toy DiT ignores them.
         """
         b, f = x.shape[:2]
         self.cfg.check_frames(f)
@@ -206,8 +207,8 @@ class VideoDiT(nn.Module):
         return KVCache(len(self.blocks), self.cfg.sink_chunks, self.cfg.window_frames if window else None)
 
     def forward_cached(self, x: torch.Tensor, t: torch.Tensor, cache: KVCache, write_frames: int = 0,
-                       cond_drop: torch.Tensor | None = None) -> torch.Tensor:
-        """Velocity for new frames that follow the cached ones; block-causal inside ``x`` too.
+                       cond_drop: torch.Tensor | None = None, context=None) -> torch.Tensor:
+        """Velocity for new frames that follow the cached ones; block-causal inside ``x`` too (``context`` ignored).
 
         The first ``write_frames`` frames of ``x`` (whole chunks) are stored in the cache afterwards. Feeding
         [clean previous chunk (t=0), noisy next chunk] with ``write_frames`` = the previous chunk refreshes the cache

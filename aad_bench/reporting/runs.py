@@ -239,6 +239,9 @@ def run_info(run_dir: str, index_row: dict[str, Any] | None, problems: list[Prob
         "warmup": _warmup(res, summary, ov, info.get("stages") or res.get("stages")),
         "source": "as reported" if status == "reported" else "re-evaluated",
         "settings": settings(ov),
+        # a public checkpoint sampled beside the runs (task "public"): its settings are compared only with other
+        # runs of the same public model, so they never name or split our arms
+        "public": method if res.get("task") == "public" else None,
     }
 
 
@@ -246,7 +249,8 @@ def assign_arms(infos: list[dict[str, Any]]) -> list[str]:
     """Swept setting keys (values differ between runs); sets each info's ``arm`` and ``title`` in place.
 
     A run that could not say what its method is (a job that failed before its folder existed) borrows the
-    display name and order from another run of the same method.
+    display name and order from another run of the same method. Runs of a public checkpoint (``task`` public)
+    are compared among runs of the same public model only.
     """
     known: dict[str, tuple[str, float | None]] = {}
     for i in infos:
@@ -255,10 +259,14 @@ def assign_arms(infos: list[dict[str, Any]]) -> list[str]:
     for i in infos:
         if i["order"] is None and i["display"] == i["method"] and i["method"] in known:
             i["display"], i["order"] = known[i["method"]]
-    keys = sorted({k for i in infos for k in i["settings"]})
-    swept = [k for k in keys if len({i["settings"].get(k) for i in infos}) > 1]
-    for i in infos:
-        extra = ",".join(f"{k}={i['settings'][k]}" for k in swept if k in i["settings"])
-        i["arm"] = f"{i['method']} [{extra}]" if extra else i["method"]
-        i["title"] = f"{i['display']} [{extra}]" if extra else i["display"]
+    swept: list[str] = []
+    for group in sorted({i.get("public") for i in infos}, key=lambda g: (g is not None, g or "")):
+        members = [i for i in infos if i.get("public") == group]
+        keys = sorted({k for i in members for k in i["settings"]})
+        axes = [k for k in keys if len({i["settings"].get(k) for i in members}) > 1]
+        swept += [k for k in axes if k not in swept]
+        for i in members:
+            extra = ",".join(f"{k}={i['settings'][k]}" for k in axes if k in i["settings"])
+            i["arm"] = f"{i['method']} [{extra}]" if extra else i["method"]
+            i["title"] = f"{i['display']} [{extra}]" if extra else i["display"]
     return swept

@@ -20,6 +20,7 @@ from aad_bench.models.codec import codec_for
 from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.samplers import causal_rollout, teacher_sample
+from aad_bench.sampling.text import caption_context
 from aad_bench.video.io import Mp4Writer, contact_sheet, to_uint8
 from aad_bench.video.sets import VideoSetWriter, video_name
 from aad_bench.world.motion import FROZEN_SPEED, motion_summary
@@ -92,14 +93,17 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
     noise = torch.randn((n, chunks * ck, *cond.shape[1:]), generator=torch.Generator().manual_seed(cfg.sample.seed))
     dev = _device(student)  # noise is drawn on the CPU (the same videos on every device), the model runs on its own
     cond_d, noise = cond.to(dev), noise.to(dev)
+    ctx, prompts = caption_context(cfg, student, [m.get("caption") for m in metas], dev)
     meta = _student_meta(cfg, student)
+    meta["sampling"].update(prompts)
     # one untimed chunk first: the first call pays for allocator and kernel warm-up
-    causal_rollout(student, cond_d[:1], 1, noise=noise[:1, :ck], steps=steps)
+    causal_rollout(student, cond_d[:1], 1, noise=noise[:1, :ck], steps=steps,
+                   context=None if ctx is None else ctx[:1])
     codec = codec_for(cfg)
     if not stream or codec.temporal_ratio > 1:  # a temporal VAE decodes whole clips, not chunk by chunk
         _sync(dev)
         t0 = time.perf_counter()
-        gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps).cpu()
+        gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps, context=ctx).cpu()
         dt = (time.perf_counter() - t0) / n
         return write_videos(cfg, folder, stems, cond, gen[:, :frames], metas, meta), metas, dt
     writer = VideoSetWriter(folder, video_fps(cfg), meta=meta)
@@ -108,7 +112,7 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
         w.write(to_uint8(codec.decode(c[None, None])[0]))
     _sync(dev)
     t0 = time.perf_counter()
-    gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps,
+    gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps, context=ctx,
                          on_chunk=lambda x: [w.write(to_uint8(px)) for px, w in zip(codec.decode(x.cpu()), mp4s)])
     gen = gen.cpu()
     dt = (time.perf_counter() - t0) / n
@@ -130,12 +134,16 @@ def sample_teacher(cfg: DictConfig, teacher: VideoDiT, out_dir: Path, n: int
     g = torch.Generator().manual_seed(cfg.sample.seed)
     noise = torch.randn((n, latent_frames(cfg) - 1, *cond.shape[1:]), generator=g).to(_device(teacher))
     cond_d = cond.to(noise.device)  # noise drawn on the CPU: the same videos on every device
-    teacher_sample(teacher, cond_d[:1], latent_frames(cfg) - 1, 1, s.cfg, s.shift, noise=noise[:1])  # warm-up
+    ctx, prompts = caption_context(cfg, teacher, [m.get("caption") for m in metas], noise.device)
+    teacher_sample(teacher, cond_d[:1], latent_frames(cfg) - 1, 1, s.cfg, s.shift, noise=noise[:1],
+                   context=None if ctx is None else ctx[:1])  # warm-up
     _sync(noise.device)
     t0 = time.perf_counter()
-    gen = teacher_sample(teacher, cond_d, latent_frames(cfg) - 1, s.steps, s.cfg, s.shift, noise=noise).cpu()
+    gen = teacher_sample(teacher, cond_d, latent_frames(cfg) - 1, s.steps, s.cfg, s.shift, noise=noise,
+                         context=ctx).cpu()
     dt = time.perf_counter() - t0
-    sampling = {"steps": s.steps, "cfg": s.cfg, "shift": s.shift, "nfe": s.steps * (2 if s.cfg != 1 else 1)}
+    sampling = {"steps": s.steps, "cfg": s.cfg, "shift": s.shift, "nfe": s.steps * (2 if s.cfg != 1 else 1),
+                **prompts}
     clips = write_videos(cfg, out_dir, stems, cond, gen, metas,
                          {"method": "teacher", "seed": cfg.sample.seed, "sampling": sampling})
     return clips, metas, {"seconds_per_video": dt / n, **sampling}
