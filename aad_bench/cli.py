@@ -11,11 +11,13 @@ import importlib
 import sys
 
 VERBS = {
-    "sample": ("aad_bench.sampling.cli:sample_main", "(re)sample videos from finished runs' final weights"),
+    "sample": ("aad_bench.sampling.cli:sample_main",
+               "(re)sample videos from finished runs' final weights; --public NAME: a public checkpoint beside them"),
     "eval": ("aad_bench.evaluation.cli:eval_main", "score video sets -> eval/<set>/<metric>@<backend>.json"),
     "diagnose": ("aad_bench.evaluation.cli:diagnose_main", "motion-collapse diagnosis of a video set"),
     "report": ("aad_bench.reporting.cli:report_main", "tables, figures and an HTML report from run folders"),
     "campaign": ("aad_bench.campaign.cli:campaign_main", "launch | status | relaunch an indexed campaign"),
+    "consolidate": ("aad_bench.engine.checkpoint:main", "a sharded (multi-process) checkpoint -> one file"),
 }
 EXAMPLES = """\
 examples:
@@ -23,6 +25,8 @@ examples:
   aad-bench method=aad1 task=distill                 one distillation run
   aad-bench -m +ablation=disc_2x2                    the 2x2 discriminator study (a sweep; add --dry-run to list it)
   aad-bench -m +ablation=disc_2x2 slurm=cluster hydra.launcher.partition=gpu
+  torchrun --nproc_per_node=8 -m aad_bench.cli task=distill trainer=gpu   one run on 8 GPUs (FSDP2, bf16)
+  aad-bench sample --public self_forcing_dmd --like RUN   a public checkpoint on RUN's images (docs/wan.md)
   aad-bench eval RUN_OR_DIR && aad-bench report CAMPAIGN/runs --out reports/camp"""
 
 
@@ -33,7 +37,7 @@ def help_text() -> str:
     lines = ["usage: aad-bench [train] [-m] [group=option ...] [key=value ...] [--dry-run]",
              "       aad-bench VERB ARGS   (VERB --help for its options)", "", "verbs:",
              *(f"  {v:<10} {d}" for v, (_, d) in VERBS.items()),
-             "  train      (default) the Hydra app: task=demo|teacher|distill|sample|toy_data", "",
+             "  train      (default) the Hydra app: task=demo|teacher|distill|sample|public|toy_data", "",
              "config groups (group=option; ablations are added with +ablation=<name>):"]
     lines += [f"  {g:<10} {', '.join(opts)}" for g, opts in group_options().items()]
     lines += ["", "any setting: key=value (e.g. seed=1 method.gan.steps=200); "

@@ -1,7 +1,7 @@
-"""Collect + aggregate + tables over 10,000 synthetic run folders (generated into a temp dir, not timed).
+"""Collect + VBench composites + aggregate + tables over 10,000 synthetic run folders (generated, not timed).
 
 Usage: ``python benchmarks/report_scale.py [--runs 10000]``; the last printed line is one JSON object with
-``seconds`` (collect + statistics + the three paper tables in three formats; target ≤ 10 s).
+``seconds`` (collect + composites + statistics + the three paper tables in three formats; target ≤ 10 s).
 The folders go to ``/dev/shm`` when writable (``REPORT_SCALE_DIR`` overrides), so file-system cache is warm.
 """
 
@@ -19,10 +19,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aad_bench.reporting.collect import collect  # noqa: E402
-from aad_bench.reporting.stats import aggregate  # noqa: E402
+from aad_bench.reporting.stats import add_vbench_aggregates, aggregate  # noqa: E402
 from aad_bench.reporting.tables import disc_ablation_table, main_table, warmup_table  # noqa: E402
 
 METHODS = ["aad1", "symmetric", "causal_video", "bidir_frame", "patch", "dmd"]
+DISC = {  # what each method's YAML declares (results.json ``method_info``): backbone, head
+    "aad1": ("bidirectional", "video"),
+    "symmetric": ("causal", "frame"),
+    "causal_video": ("causal", "video"),
+    "bidir_frame": ("bidirectional", "frame"),
+    "patch": ("bidirectional", "patch"),
+    "dmd": None,
+}
 METRICS = [
     ("subject_consistency", "dino", "train_len", "up"),
     ("background_consistency", "clip", "train_len", "up"),
@@ -46,11 +54,17 @@ def make_campaign(root: Path, n: int) -> None:
         status = "diverged" if rng.random() < 0.01 else "finished"
         (run / "eval" / "train_len").mkdir(parents=True)
         (run / "eval" / "long").mkdir()
-        (run / "results.json").write_text(
-            json.dumps(
-                {"status": status, "method": method, "seed": seed, "overrides": ov, "summary": {"nfe": 1}}
-            )
-        )
+        disc = DISC[method]
+        info = {
+            "name": method,
+            "display": method.upper(),
+            "order": METHODS.index(method),
+            "stages": ["ode", "dmd"] + (["gan"] if disc else []),
+            "disc": {"backbone": disc[0], "head": disc[1]} if disc else None,
+            "nfe_per_chunk": 1,
+        }
+        res = {"status": status, "method": method, "method_info": info, "seed": seed, "overrides": ov}
+        (run / "results.json").write_text(json.dumps({**res, "summary": {"nfe": 4}}))
         index.append(json.dumps({"job": i, "overrides": ov, "run_dir": f"runs/{i:05d}", "status": status}))
         if status != "finished":
             continue
@@ -83,7 +97,7 @@ def main() -> None:
         t0 = time.perf_counter()
         df = collect(tmp)
         t_collect = time.perf_counter() - t0
-        agg = aggregate(df)
+        agg = aggregate(add_vbench_aggregates(df))
         text = [
             f(t)
             for t in (main_table(agg), disc_ablation_table(agg), warmup_table(agg))

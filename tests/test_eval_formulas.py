@@ -8,6 +8,7 @@ import pytest
 
 from aad_bench.evaluation import consistency as C
 from aad_bench.evaluation import drift as D
+from aad_bench.evaluation import interp as I
 from aad_bench.evaluation.calibration import texture
 from aad_bench.evaluation.features import PixelFeatures, preprocess
 from aad_bench.evaluation.quality import SharpnessQuality, noise_sigma
@@ -48,16 +49,16 @@ def test_frame_weighted_aggregate():
 def test_motion_smoothness_blend_by_hand():
     # linear brightness ramp: the plain average interpolates odd frames exactly
     frames = np.concatenate([_const(10 * t) for t in range(7)])
-    assert C.smoothness_score(frames, C.blend_interp) == 1.0
+    assert C.smoothness_score(frames, I.blend_interp) == 1.0
     frames[3] = 60  # odd frame 3 off by 30 from (20+40)/2; odds 1,3,5 → mean diff 10
-    assert C.smoothness_score(frames, C.blend_interp) == pytest.approx((255 - 10) / 255)
+    assert C.smoothness_score(frames, I.blend_interp) == pytest.approx((255 - 10) / 255)
 
 
 def test_dis_interpolator_beats_blend_on_a_pan():
     from aad_bench.evaluation.calibration import pan_video
 
     v = pan_video(4.0, 9, (96, 96))
-    assert C.smoothness_score(v, C.dis_interp) > C.smoothness_score(v, C.blend_interp) + 0.01
+    assert C.smoothness_score(v, I.dis_interp) > C.smoothness_score(v, I.blend_interp) + 0.01
 
 
 def test_pixel_features_identical_and_shifted():

@@ -158,3 +158,6 @@ def test_campaign_launchers_resolve(launcher):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = h_compose("config", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert get_class(cfg.hydra.launcher._target_).__name__.startswith("Campaign")
+    from hydra.core.plugins import Plugins  # Hydra launches only plugins it registered under hydra_plugins
+
+    assert cfg.hydra.launcher._target_ in Plugins.instance().class_name_to_class

@@ -1,7 +1,9 @@
 """Open the generated ``index.html`` in real headless Chromium (DevTools protocol over a pipe, stdlib only).
 
-Checks: the page renders (title, tables present), every image loads (``naturalWidth > 0``), and no console
-error, uncaught exception or failed resource load is reported. Skips only when no Chromium is installed.
+Checks: the page renders (title, tables present), every image loads (``naturalWidth > 0``) including each
+arm's looping clip, no table has a column without a single value, the official VBench results file shows in its
+section, and no console error, uncaught exception or failed resource load is reported. Skips only when no
+Chromium is installed.
 """
 
 from __future__ import annotations
@@ -28,9 +30,25 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium not installed (apt-get install -y chromium); CI installs it via .ci/setup.d/report.sh",
 )
-CHECK_JS = """JSON.stringify({title: document.title, tables: document.querySelectorAll('table').length,
-  images: document.images.length,
-  broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt)})"""
+CHECK_JS = """(() => {
+  const empty = [];
+  for (const t of document.querySelectorAll('table.results')) {
+    const rows = Array.from(t.tBodies[0] ? t.tBodies[0].rows : []);
+    const n = rows.length ? rows[0].cells.length : 0;
+    for (let j = 1; j < n; j++) {
+      const vals = rows.map(r => (r.cells[j] ? r.cells[j].textContent.trim() : ''));
+      if (vals.every(v => v === '' || v === '—')) {
+        empty.push(t.id + ':' + t.tHead.rows[t.tHead.rows.length - 1].cells[j].textContent.trim());
+      }
+    }
+  }
+  const clips = Array.from(document.querySelectorAll('img.clip'));
+  return JSON.stringify({title: document.title, tables: document.querySelectorAll('table').length,
+    images: document.images.length, empty_columns: empty,
+    clips: clips.length, clips_loaded: clips.filter(i => i.complete && i.naturalWidth > 0).length,
+    vbench: (document.getElementById('vbench') || {}).textContent || '',
+    broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt)});
+})()"""
 
 
 class Cdp:
@@ -150,10 +168,12 @@ def test_checker_catches_broken_pages(tmp_path):
     bad.write_text(
         '<!DOCTYPE html><html><head><title>bad</title><link rel="icon" href="data:,"></head><body>'
         '<img src="missing.png" alt="missing"><script>console.error("boom"); undefinedFn();</script>'
+        '<table class="results" id="t"><thead><tr><th>Method</th><th>Aes</th><th>Img</th></tr></thead>'
+        "<tbody><tr><th>a</th><td>—</td><td>1.0</td></tr><tr><th>b</th><td>—</td><td>2.0</td></tr></tbody></table>"
         "</body></html>"
     )
     page, errors = inspect_page(bad, tmp_path / "profile")
-    assert page["broken"] == ["missing"]
+    assert page["broken"] == ["missing"] and page["empty_columns"] == ["t:Aes"]
     assert any("boom" in e for e in errors) and any("undefinedFn" in e or "Uncaught" in e for e in errors)
 
 
@@ -165,4 +185,9 @@ def test_report_opens_in_headless_chromium(tmp_path):
     assert page["tables"] >= 4
     assert page["images"] >= 5, page
     assert page["broken"] == [], f"images that did not load: {page['broken']}"
+    assert page["empty_columns"] == [], f"columns without a value: {page['empty_columns']}"
+    assert page["clips"] == 14 and page["clips_loaded"] == 14  # every arm's looping clip, train_len and long
+    # the official VBench results file (teacher) and the results folder without results.json (CausVid) show
+    for text in ("temporal flickering", "Teacher", "CausVid", "as reported", "I2V Quality"):
+        assert text in page["vbench"], text
     assert errors == [], f"console errors: {errors}"

@@ -98,7 +98,14 @@ def test_vbench_formulas_by_hand():
 def test_vbench_aggregates_per_backend(df):
     out = add_vbench_aggregates(df)
     q = out[(out["metric"] == "vbench_i2v_quality") & (out["run"] == "000-aad1-s0")]
-    assert len(q) == 2  # one with DIS, one with RAFT dynamic degree: never mixed
-    assert all("dis" in b or "raft" in b for b in q["backend"])
-    assert not any("dis" in b and "raft" in b for b in q["backend"])
+    assert len(q) == 1  # one composite per run and set: each dim from one backend
+    backends = q["backend"].iloc[0].split("+")
+    assert "raft" in backends and "dis" not in backends  # the real model before the DIS stand-in, never both
+    assert "dino" in backends and "pixel" not in backends
+    assert q["proxy_for"].isna().all()
     assert out[out["metric"] == "vbench_i2v"].empty  # no camera_motion measured: no official I2V score
+    official = out[(out["run"] == "017-teacher-s0") & (out["metric"] == "vbench_i2v_quality")]
+    assert official["backend"].tolist() == ["vbench"]  # official dims give their own composite
+    value = official["value"].iloc[0]
+    t = df[df["run"] == "017-teacher-s0"].set_index("metric")["value"]
+    assert value == pytest.approx(vs.i2v_quality_score(t.to_dict()))

@@ -81,7 +81,7 @@ def test_backends_never_share_a_column(agg):
 def test_diverged_marks(agg, tmp_path):
     md = main_table(agg).markdown()
     assert "† some runs of this arm diverged or failed" in md
-    assert "| Symmetric | 1 | **96.86** ± 1.84† |" in md
+    assert "| Symmetric | 1 | 96.86 ± 1.84† |" in md  # best Subj, but its CI overlaps the runner-up's: no bold
     camp = tmp_path / "c"
     shutil.copytree(FIXTURE / "runs" / "000-aad1-s0", camp / "runs" / "a")
     shutil.copytree(FIXTURE / "runs" / "005-symmetric-s2", camp / "runs" / "b")
@@ -91,3 +91,84 @@ def test_diverged_marks(agg, tmp_path):
     sym = next(cells for label, cells in t.rows if label == "Symmetric")
     assert {c.text for c in sym[1:]} == {"diverged"}
     assert '<td class="diverged">diverged</td>' in t.html()
+
+
+def _agg(rows):
+    """A hand-made aggregate: (arm, metric, backend, mean, ci, n, proxy)."""
+    import pandas as pd
+
+    recs = []
+    for arm, metric, backend, mean, ci, n, proxy in rows:
+        recs.append(
+            dict(
+                arm=arm,
+                method=arm,
+                title=arm.upper(),
+                order=len(arm),
+                set="train_len",
+                metric=metric,
+                backend=backend,
+                mean=mean,
+                ci=ci,
+                n=n,
+                direction="up",
+                proxy_for=proxy,
+                nfe=1,
+                n_runs=n,
+                n_finished=n,
+                n_diverged=0,
+                n_failed=0,
+                backbone=None,
+                logit=None,
+                warmup=None,
+                source="re-evaluated",
+            )
+        )
+    return pd.DataFrame(recs)
+
+
+def test_bold_only_when_the_ci_clears_the_runner_up():
+    near = _agg(
+        [("a", "dynamic_degree", "dis", 0.40, 0.02, 3, None), ("bb", "dynamic_degree", "dis", 0.41, 0.02, 3, None)]
+    )
+    assert "**" not in main_table(near).markdown().split("\n", 1)[1]
+    far = _agg(
+        [("a", "dynamic_degree", "dis", 0.20, 0.02, 3, None), ("bb", "dynamic_degree", "dis", 0.41, 0.02, 3, None)]
+    )
+    md = main_table(far).markdown()
+    assert "| BB | 1 | **41.00** ± 2.00 |" in md and "its 95% CI clear" in md
+    single = _agg(
+        [
+            ("a", "dynamic_degree", "dis", 0.20, float("nan"), 1, None),
+            ("bb", "dynamic_degree", "dis", 0.41, float("nan"), 1, None),
+        ]
+    )
+    md = main_table(single).markdown()
+    assert "**" not in md.split("\n", 1)[1] and "n = 1" in md and "95% CI (Student" not in md
+
+
+def test_no_empty_column_and_one_column_for_identical_proxy_numbers():
+    proxy = "DINO / CLIP features"
+    agg = _agg(
+        [
+            ("a", "subject_consistency", "pixel", 0.9, 0.01, 2, proxy),
+            ("a", "background_consistency", "pixel", 0.9, 0.01, 2, proxy),
+            ("a", "dynamic_degree", "dis", 0.3, 0.01, 2, "RAFT"),
+            ("bb", "subject_consistency", "pixel", 0.8, 0.01, 2, proxy),
+            ("bb", "background_consistency", "pixel", 0.8, 0.01, 2, proxy),
+            ("bb", "dynamic_degree", "dis", 0.5, 0.01, 2, "RAFT"),
+        ]
+    )
+    t = main_table(agg)
+    labels = [c.label for c in t.columns]
+    assert labels == ["NFE", "Subj = Bg", "Dyn"]  # Aes, Img, ... nobody measured: left out, not empty
+    notes = " ".join(t.notes)
+    assert "same number (shown once)" in notes and "proxy for DINO / CLIP features" in notes
+    html = t.html()
+    assert '<th colspan="1" scope="colgroup" class="proxy">pixel (proxy)</th>' in html
+    assert '<th colspan="1" scope="colgroup" class="proxy">dis (proxy)</th>' in html
+
+
+def test_rows_follow_the_declared_method_order(agg):
+    labels = [label for label, _ in main_table(agg).rows]
+    assert labels[0] == "DMD (Stage II)" and labels[-2:] == ["AAD-1", "AAD-1 [train.dmd_warmup=false]"]

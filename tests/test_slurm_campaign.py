@@ -63,7 +63,9 @@ def test_smoke_campaign_three_jobs_then_relaunch_skips(tmp_path):
 def test_failing_job_recorded_then_retry_failed(tmp_path):
     root, out = tmp_path / "camp", tmp_path / "out"
     out.mkdir()
-    (out / "cache_s2").write_text("a file where job 2 wants its cache folder")  # job seed=2 fails
+    # job seed=2 fails while running (its config is valid: the schema lets it through to SLURM)
+    (out / "cache_s2").mkdir()
+    (out / "cache_s2" / "toy").write_text("a file where job 2 wants its data cache folder")
     sweep = ["+ablation=smoke", f"paths.out={out}", "paths.cache='${paths.out}/cache_s${teacher.seed}'"]
     first = campaign("launch", str(root), "--preset", "ci", "--", *sweep)
     assert first.returncode != 0
@@ -72,9 +74,11 @@ def test_failing_job_recorded_then_retry_failed(tmp_path):
     bad = rows["teacher.seed=2"]
     assert bad["status"] == "failed" and bad["error"] and "cache_s2" in bad["error"], bad
     assert bad["log_out"] and Path(bad["log_out"]).exists()
+    errors = [ln for ln in first.stderr.splitlines() if ln.startswith("aad-bench: error:")]
+    assert len(errors) == 1 and "job 1 (teacher.seed=2" in errors[0] and "Traceback" not in first.stderr
     skip = campaign("relaunch", str(root))  # failed jobs stay failed without --retry-failed
     assert skip.returncode == 0 and "failed, not retried" in skip.stderr, skip.stderr[-2000:]
-    (out / "cache_s2").unlink()
+    (out / "cache_s2" / "toy").unlink()
     retry = campaign("relaunch", str(root), "--retry-failed")
     assert retry.returncode == 0, retry.stderr[-3000:]
     assert "skipped 2 job(s)" in retry.stderr

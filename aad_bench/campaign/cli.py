@@ -19,9 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+from aad_bench.campaign.index import CampaignIndex
 from aad_bench.campaign.preflight import CampaignError
 from aad_bench.campaign.status import campaign_status, format_status
-from aad_bench.utils.io import atomic_write_json, read_json
+from aad_bench.utils.io import MalformedFileError, atomic_write_json, read_json
 
 PRESETS = Path(__file__).resolve().parents[1] / "conf" / "slurm"
 
@@ -50,28 +51,56 @@ def check_preset(name: str) -> None:
         raise CampaignError(f"unknown slurm preset {name!r} (known: {', '.join(known)})")
 
 
+def hydra_path(path: Path) -> str:
+    """``path`` as a Hydra override value that parses back to exactly this path (quoted).
+
+    Unquoted, Hydra reads ``,`` as a sweep and ``(``, ``[``, quotes or non-ASCII letters as grammar, so the jobs
+    would see another folder than the launcher. ``${`` (an interpolation even when quoted) and backslashes are
+    refused with one line.
+    """
+    text = str(path)
+    for bad, why in (("${", "an interpolation"), ("\\", "an escape character")):
+        if bad in text:
+            raise CampaignError(f"campaign folder {text!r} contains {bad!r}, which Hydra reads as {why}: "
+                                "choose a folder path without it")
+    return "'" + text.replace("'", "\\'") + "'"
+
+
+def read_spec(meta: Path) -> dict:
+    """``campaign.json``: ``{"preset": str, "overrides": [str, ...]}`` (anything else is one error naming it)."""
+    spec = read_json(meta)
+    if not (isinstance(spec, dict) and isinstance(spec.get("preset"), str) and isinstance(spec.get("overrides"), list)
+            and all(isinstance(o, str) for o in spec["overrides"])):
+        raise CampaignError(f"{meta}: malformed campaign file (expected preset: str and overrides: [str, ...])")
+    return spec
+
+
 def _run_sweep(root: Path, preset: str, overrides: list[str], retry_failed: bool) -> int:
     launches = root / "launches"
     n = len(list(launches.glob("*"))) if launches.exists() else 0
     sweep = launches / f"{n:03d}-{time.strftime('%Y%m%d-%H%M%S')}"  # never reused: own submitit folder
-    argv = [sys.executable, "-m", "aad_bench.cli", "-m", f"slurm={preset}", f"campaign={root}",
-            f"paths.runs={root / 'runs'}", f"hydra.sweep.dir={sweep}", *overrides]
+    argv = [sys.executable, "-m", "aad_bench.cli", "-m", f"slurm={preset}", f"campaign={hydra_path(root)}",
+            f"paths.runs={hydra_path(root / 'runs')}", f"hydra.sweep.dir={hydra_path(sweep)}", *overrides]
     if retry_failed:
         argv.append("hydra.launcher.retry_failed=true")
     print("campaign: " + " ".join(argv[3:]), file=sys.stderr)
     rc = subprocess.call(argv)
     if (root / "index.jsonl").exists():
-        print(format_status(campaign_status(root), hide=set(overrides)))
+        index = CampaignIndex(root)
+        print(format_status(campaign_status(root, index), hide=set(overrides)))
+        if index.skipped:
+            print(f"warning: {index.skipped_summary()}", file=sys.stderr)
     return rc
 
 
 def _launch(args: argparse.Namespace) -> int:
     root = Path(args.dir).resolve()
     check_preset(args.preset)
+    hydra_path(root)  # before anything is created
     spec = {"preset": args.preset, "overrides": list(args.overrides)}
     meta = root / "campaign.json"
     if meta.exists():
-        old = read_json(meta)
+        old = read_spec(meta)
         if (old["preset"], old["overrides"]) != (spec["preset"], spec["overrides"]):
             raise CampaignError(f"{root} already holds a different campaign ({' '.join(old['overrides'])}); "
                                 "use `aad-bench campaign relaunch` or a new folder")
@@ -85,7 +114,7 @@ def _relaunch(args: argparse.Namespace) -> int:
     root = Path(args.dir).resolve()
     if not (root / "campaign.json").exists():
         raise CampaignError(f"{root} is not a campaign folder (no campaign.json): use `campaign launch`")
-    spec = read_json(root / "campaign.json")
+    spec = read_spec(root / "campaign.json")
     check_preset(spec["preset"])
     return _run_sweep(root, spec["preset"], [*spec["overrides"], *args.overrides], args.retry_failed)
 
@@ -98,14 +127,17 @@ def campaign_main(argv: list[str]) -> int:
     args.overrides = list(argv[cut + 1:])
     try:
         if args.cmd == "status":
-            rows = campaign_status(args.dir)
+            index = CampaignIndex(args.dir)
+            rows = campaign_status(args.dir, index)
             if args.json:
                 print("\n".join(json.dumps(r) for r in rows))
             else:
                 spec = Path(args.dir) / "campaign.json"
-                print(format_status(rows, hide=set(read_json(spec)["overrides"]) if spec.exists() else set()))
+                print(format_status(rows, hide=set(read_spec(spec)["overrides"]) if spec.exists() else set()))
+            if index.skipped:
+                print(f"warning: {index.skipped_summary()}", file=sys.stderr)
             return 0
         return _launch(args) if args.cmd == "launch" else _relaunch(args)
-    except CampaignError as e:
+    except (CampaignError, MalformedFileError) as e:
         print(f"aad-bench campaign: error: {e}", file=sys.stderr)
         return 2

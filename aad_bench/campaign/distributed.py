@@ -10,7 +10,10 @@ def export_distributed_env() -> dict[str, Any]:
     """Export MASTER_ADDR/PORT, RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE for ``env://`` init.
 
     Uses ``submitit.helpers.TorchDistributedEnvironment`` (rank/world size from SLURM, master = first host,
-    port derived from the job id so every task agrees). CUDA_VISIBLE_DEVICES is left alone on CPU nodes.
+    port derived from the job id so every task agrees). On GPU nodes each task sees only its own GPU
+    (CUDA_VISIBLE_DEVICES = its local rank), which ``aad_bench.engine`` then uses as ``cuda:0``; CPU nodes are left
+    alone. Called by every task of a multi-task campaign job, and by ``aad_bench.engine`` when a process finds
+    SLURM task variables but no torchrun ones (``srun python -m aad_bench.cli ...``).
     """
     import submitit
     import torch

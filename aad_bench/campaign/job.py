@@ -43,7 +43,11 @@ class CampaignJob:
         return CampaignIndex(self.campaign_root), int(meta["job"])
 
     def __call__(self, overrides: list[str], job_dir_key: str, job_num: int, state: dict) -> JobReturn:
-        """Run one Hydra job with ``overrides``: index it, export the distributed env, index the outcome."""
+        """Run one Hydra job with ``overrides``: index it, export the distributed env, index the outcome.
+
+        A job with N tasks is one distributed run: every task runs the same job (``RANK``/``WORLD_SIZE`` set for
+        ``aad_bench.engine``); only rank 0 writes the index, Hydra's files and the run folder.
+        """
         import submitit
         from hydra.core.singleton import Singleton
         from hydra.core.utils import run_job, setup_globals
@@ -64,8 +68,12 @@ class CampaignJob:
         with open_dict(cfg.hydra.job) as hj:
             hj.id = str(env.job_id)
             hj.num = job_num
+        main = env.global_rank == 0
+        if not main:  # one job = one training run: only rank 0 writes the job's .hydra/ files and log file
+            with open_dict(cfg.hydra):
+                cfg.hydra.output_subdir = None
         ret = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=cfg,
-                      job_dir_key=job_dir_key, job_subdir_key="hydra.sweep.subdir")
+                      job_dir_key=job_dir_key, job_subdir_key="hydra.sweep.subdir", configure_logging=main)
         if index is not None:
             jobstate.record_return(index, job, ret)
         return ret

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,48 +12,65 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from aad_bench.campaign.index import TERMINAL, CampaignIndex
 from aad_bench.runfolder import RunFolder
+from aad_bench.utils.io import MalformedFileError
+from aad_bench.utils.ownership import FolderBusyError, describe, pid_alive
+from aad_bench.utils.slurm import ACTIVE, slurm_active, slurm_state  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-ACTIVE = ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED",
-          "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT")
-
-
-def slurm_state(job_id: str | None) -> str | None:
-    """SLURM state of a job (``squeue``, then ``sacct``); None when unknown or SLURM is not here."""
-    if not job_id or shutil.which("squeue") is None:
-        return None
-    try:
-        out = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True,
-                             text=True, timeout=15)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.split()[0]
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", str(job_id), "-o", "State"],
-                             capture_output=True, text=True, timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    states = out.stdout.split() if out.returncode == 0 else []
-    return states[0] if states else None
 
 
 def _active(job_id: str | None) -> bool:
-    state = slurm_state(job_id)
-    return state is not None and state.split()[0].rstrip("+") in ACTIVE
+    return bool(slurm_active(job_id))
+
+
+def local_alive(rec: dict[str, Any]) -> bool | None:
+    """Whether a local-backend job's process (its ``slurm_job_id`` is the submitit pid) still runs.
+
+    None when this host cannot tell (the job ran on another host).
+    """
+    pid, host = rec.get("slurm_job_id"), rec.get("host")
+    if host and host != socket.gethostname():
+        return None
+    if not str(pid or "").isdigit() or not pid_alive(int(pid)):
+        return False
+    try:  # a recycled pid is some other program: the submitit job runs `python -m submitit.core._submit`
+        return b"submitit" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+def job_alive(rec: dict[str, Any]) -> bool:
+    """Whether the queue (SLURM, or the local process) still holds an indexed pending/running job."""
+    if rec.get("status") not in ("pending", "running"):
+        return False
+    if rec.get("backend", "slurm") == "local":
+        return local_alive(rec) is not False
+    return _active(rec.get("slurm_job_id"))
 
 
 def decide(prev: dict[str, Any], run_dir: Path, retry_failed: bool) -> tuple[str, dict[str, Any]]:
-    """What to do with one job on (re)launch: ``submit`` or a skip reason, plus the value to report."""
+    """What to do with one job on (re)launch: ``submit`` or a skip reason, plus the value to report.
+
+    Never submitted: finished or diverged runs, a run folder owned by a live process (any backend), a job the
+    queue still holds (SLURM job active, or local process alive), failed jobs unless ``retry_failed``.
+    """
     run = RunFolder(run_dir)
-    res = run.results() if run.results_path.exists() else {}
+    try:
+        res = run.results()
+    except MalformedFileError as e:
+        return "malformed results.json, not rerun", {"status": "failed", "error": str(e)}
     status = res.get("status")
     if status in ("finished", "diverged"):
         return f"already {status}", res  # results are never overwritten (and a rerun would not change them)
+    owner = run.lock.live_owner()
+    if owner is not None:
+        return "still running", {"status": "running", "owner": describe(owner)}
+    if job_alive(prev):
+        return "still queued or running", {"status": prev["status"], "slurm_job_id": prev.get("slurm_job_id")}
     failed = status == "failed" or prev.get("status") == "failed"
     if failed and not retry_failed:
         return "failed, not retried (use --retry-failed)", {"status": "failed", "error": prev.get("error")
                                                             or res.get("reason")}
-    if prev.get("status") in ("pending", "running") and prev.get("backend", "slurm") == "slurm" \
-            and _active(prev.get("slurm_job_id")):
-        return "still queued or running", {"status": prev["status"], "slurm_job_id": prev["slurm_job_id"]}
     return "submit", {}
 
 
@@ -65,7 +81,14 @@ def _error_text(exc: BaseException) -> str:
 
 
 def record_return(index: CampaignIndex, job: int, ret: JobReturn) -> None:
-    """Index the outcome of a finished Hydra job (status from the task's results, error if it raised)."""
+    """Index the outcome of a finished Hydra job (status from the task's results, error if it raised).
+
+    A job that found its run folder owned by another live process records nothing: that process records its own.
+    """
+    value = ret._return_value
+    if isinstance(value, FolderBusyError) or (isinstance(value, dict) and value.get("status") == "busy"):
+        log.warning("campaign job %s not run: %s", job, value.get("reason") if isinstance(value, dict) else value)
+        return
     if ret.status == JobStatus.FAILED:
         index.record(job, "failed", error=_error_text(ret._return_value))
         return

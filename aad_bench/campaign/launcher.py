@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -37,6 +38,9 @@ from aad_bench.campaign.job import CampaignJob, singleton_state
 from aad_bench.campaign.preflight import CampaignError, check_slurm_params
 from aad_bench.campaign.snapshot import make_snapshot, snapshot_env
 from aad_bench.config import run_dir
+from aad_bench.schema import problems
+from aad_bench.utils import outcome
+from aad_bench.utils.ownership import FolderBusyError
 from aad_bench.utils.provenance import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -105,16 +109,22 @@ class _CampaignLauncher:
         plan, taken = [], set()
         for k, ov in enumerate(job_overrides):
             ov = list(ov)
-            rd = run_dir(_task_config(loader.load_sweep_config(self.config, ov))).resolve()  # type: ignore
+            task_cfg = _task_config(loader.load_sweep_config(self.config, ov))  # type: ignore[attr-defined]
+            rd = run_dir(task_cfg).resolve()
             num = index.job_number(str(rd), taken)
             taken.add(num)
             prev = index.latest().get(num, {})
             decision, value = jobstate.decide(prev, rd, self.retry_failed)
+            if decision == "submit" and (bad := problems(task_cfg)):  # before any work: not submitted at all
+                decision, value = "invalid config", {"status": "failed", "error": f"ConfigError: {bad[0]}"}
+                print(f"aad-bench: error: job {num} ({' '.join(ov)}): {bad[0]}", file=sys.stderr)
+                outcome.note_failure(bad[0])
             p = {"idx": first + k, "num": num, "overrides": ov, "run_dir": str(rd),
                  "submit": decision == "submit"}
             if decision != "submit":
-                if value.get("status") and value["status"] != prev.get("status"):
-                    index.record(num, value["status"], overrides=ov, run_dir=str(rd), note=decision)
+                if value.get("status") and (value["status"] != prev.get("status") or decision == "invalid config"):
+                    index.record(num, value["status"], overrides=ov, run_dir=str(rd), note=decision,
+                                 error=value.get("error"))
                 p["ret"] = JobReturn(overrides=ov, status=JobStatus.COMPLETED, _return_value=value)
                 p["skip"] = decision
             plan.append(p)
@@ -154,14 +164,15 @@ class _CampaignLauncher:
         args = [(p["overrides"], "hydra.sweep.dir", p["idx"], state) for p in todo]
         with _environ(env):  # sbatch / local subprocesses inherit the submitter's environment
             jobs = executor.map_array(runner, *zip(*args))
+        host = socket.gethostname() if self._EXECUTOR == "local" else None  # local job id = a pid on this host
         for p, job in zip(todo, jobs):
             index.record(p["num"], "pending", overrides=p["overrides"], run_dir=p["run_dir"],
-                         backend=self._EXECUTOR, slurm_job_id=str(job.job_id), log_out=str(job.paths.stdout),
+                         backend=self._EXECUTOR, slurm_job_id=str(job.job_id), host=host, log_out=str(job.paths.stdout),
                          log_err=str(job.paths.stderr), launch=str(sweep_dir), snapshot=snap.get("snapshot"),
                          git_sha=snap.get("sha"), error=None)
         log.info("campaign %s: submitted %d job(s): %s", index.root, len(jobs),
                  ", ".join(j.job_id for j in jobs))
-        return {p["idx"]: jobstate.wait(index, p, job) for p, job in zip(todo, jobs)}
+        return {p["idx"]: _reported(p, jobstate.wait(index, p, job), job) for p, job in zip(todo, jobs)}
 
     def _summary(self, index: CampaignIndex, plan: list[dict]) -> None:
         skipped = [p for p in plan if not p["submit"]]
@@ -169,6 +180,21 @@ class _CampaignLauncher:
             kinds = sorted({p["skip"] for p in skipped})
             print(f"campaign {index.root}: skipped {len(skipped)} job(s) ({', '.join(kinds)})",
                   file=sys.stderr)
+
+def _reported(p: dict, ret: JobReturn, job: Any) -> JobReturn:
+    """One line for a failed job (counted for the exit code); Hydra gets a completed return, so no traceback."""
+    value = ret._return_value
+    if ret.status == JobStatus.FAILED:
+        error = jobstate._error_text(value) if isinstance(value, BaseException) else str(value)
+        value = {"status": "busy" if isinstance(value, FolderBusyError) else "failed", "error": error}
+    status = value.get("status") if isinstance(value, dict) else None
+    if status in ("failed", "busy"):
+        error = value.get("error") or value.get("reason")
+        print(f"aad-bench: error: job {p['num']} ({' '.join(p['overrides'])}) {status}: {error} "
+              f"(log: {job.paths.stdout})", file=sys.stderr)
+        outcome.note_failure(str(error))
+    return JobReturn(overrides=p["overrides"], status=JobStatus.COMPLETED, _return_value=value)
+
 
 def _task_config(cfg: Any) -> Any:
     """The config the task will see (Hydra removes the ``hydra`` node before calling it)."""
@@ -199,6 +225,10 @@ class _environ:
 class CampaignSlurmLauncher(_CampaignLauncher, SlurmLauncher):
     """``hydra/launcher: aad_slurm``: each sweep job is one SLURM array task."""
 
+    __module__ = PLUGIN_MODULE  # Hydra accepts a launcher only under hydra_plugins (where the plugin re-exports it)
+
 
 class CampaignLocalLauncher(_CampaignLauncher, LocalLauncher):
     """``hydra/launcher: aad_local``: each sweep job is a local submitit process (no SLURM)."""
+
+    __module__ = PLUGIN_MODULE

@@ -1,10 +1,11 @@
 """VBench's temporal_flickering, motion_smoothness, subject/background consistency and i2v_subject/background.
 
-Formulas (see ../shared/research/vbench.md):
+Formulas (VBench's, see docs/evaluation.md):
 
 - temporal_flickering = (255 - mean_t mean|f_t - f_{t+1}|) / 255, all frames; mean over videos.
 - motion_smoothness: interpolate the even frames (0,2,4,…) at their midpoints, compare with the real odd
-  frames; (255 - mean abs diff) / 255. VBench uses AMT-S; here the interpolator is pluggable (``INTERP``).
+  frames; (255 - mean abs diff) / 255. VBench uses AMT-S; here the interpolator is pluggable
+  (:mod:`aad_bench.evaluation.interp`).
 - subject/background consistency: s_i = ½[max(0, cos(f_{i-1}, f_i)) + max(0, cos(f_0, f_i))], i ≥ 1; the set
   aggregate is frame-weighted (Σ s_i over all videos / Σ (T-1)).
 - i2v_subject/background: c_i = max(0, cos(f_img, f_i)) (all frames), s_i = max(0, cos(f_{i-1}, f_i));
@@ -19,9 +20,8 @@ import cv2
 import numpy as np
 
 from aad_bench.evaluation.features import get_features
-from aad_bench.evaluation.flow import get_flow
+from aad_bench.evaluation.interp import INTERP
 from aad_bench.evaluation.metrics import Metric, VideoItem, VideoScore, register
-from aad_bench.registry import Registry
 from aad_bench.video.io import read_video
 
 I2V_WEIGHTS = (0.4, 0.3, 0.3)  # max conformity, mean consecutive, min consecutive (VBench-I2V HEAD)
@@ -51,46 +51,6 @@ def i2v_video_score(img_feat: np.ndarray, feats: np.ndarray, weights: tuple = I2
     return float(weights[0] * conform.max() + weights[1] * consec.mean() + weights[2] * consec.min())
 
 
-# -- interpolators for motion_smoothness -------------------------------------------------------------------
-def blend_interp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Midpoint as the plain average (no motion compensation): a lower bound on any real interpolator."""
-    return ((a.astype(np.uint16) + b) // 2).astype(np.uint8)
-
-
-def _warp(img: np.ndarray, flow: np.ndarray, t: float) -> np.ndarray:
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(
-        img, gx - t * flow[..., 0], gy - t * flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-
-
-def dis_interp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Weight-free flow interpolation: backward-warp both frames half-way along DIS flow and average.
-
-    Uses the flow at the target pixel as the flow at its source (the usual first-order approximation), so it
-    is exact for smooth translations and degrades gracefully at occlusions.
-    """
-    flow = get_flow("dis")
-    fa = _warp(a, flow(a, b), 0.5)
-    fb = _warp(b, flow(b, a), 0.5)
-    return ((fa.astype(np.uint16) + fb) // 2).astype(np.uint8)
-
-
-def amt_interp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """AMT-S is not reimplemented here: its numbers come from official VBench (see vbench_adapter)."""
-    raise RuntimeError(
-        "the 'amt' interpolator (VBench's AMT-S) runs only inside official VBench: use "
-        "`aad-bench eval --vbench` with AMT weights, or --interp dis (weight-free)"
-    )
-
-
-INTERP: Registry[Callable[..., Callable]] = Registry("interpolator")
-INTERP.register("dis", lambda **kw: dis_interp)
-INTERP.register("blend", lambda **kw: blend_interp)
-INTERP.register("amt", lambda **kw: amt_interp)
-
-
 def smoothness_score(frames: np.ndarray, interp: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> float:
     """VBench motion_smoothness of one video with interpolator ``interp``."""
     evens, odds = frames[0::2], frames[1::2]
@@ -102,24 +62,26 @@ def smoothness_score(frames: np.ndarray, interp: Callable[[np.ndarray, np.ndarra
 
 
 # -- metric functions --------------------------------------------------------------------------------------
-def _flicker(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
+def _frames(item: VideoItem, at_least: int, metric: str) -> np.ndarray:
     frames, _ = read_video(item.path)
-    if len(frames) < 2:
-        raise ValueError(f"{item.path}: temporal_flickering needs at least 2 frames")
-    return VideoScore(flicker_score(frames))
+    if len(frames) < at_least:
+        raise ValueError(f"{item.path}: {metric} needs at least {at_least} frames, got {len(frames)}")
+    return frames
+
+
+def _flicker(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
+    return VideoScore(flicker_score(_frames(item, 2, "temporal_flickering")))
 
 
 def _smoothness(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
-    frames, _ = read_video(item.path)
-    return VideoScore(smoothness_score(frames, INTERP.get(backend)()))
+    frames = _frames(item, 3, "motion_smoothness")
+    return VideoScore(smoothness_score(frames, INTERP.get(backend).build()))
 
 
 def _consistency(mode: str) -> Callable[[VideoItem, str, dict], VideoScore]:
     def fn(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
-        frames, _ = read_video(item.path)
-        if len(frames) < 2:
-            raise ValueError(f"{item.path}: consistency needs at least 2 frames")
-        s = consistency_terms(get_features(backend, cfg.get("device", "cpu")).embed(frames, mode))
+        frames = _frames(item, 2, f"{mode}_consistency")
+        s = consistency_terms(get_features(backend, cfg.get("device")).embed(frames, mode))
         return VideoScore(float(s.mean()), weight=float(len(s)), curve=[round(float(v), 5) for v in s])
 
     return fn
@@ -130,10 +92,8 @@ def _i2v(mode: str) -> Callable[[VideoItem, str, dict], VideoScore]:
         from PIL import Image
 
         image = np.asarray(Image.open(item.image_path()).convert("RGB"))
-        frames, _ = read_video(item.path)
-        if len(frames) < 2:
-            raise ValueError(f"{item.path}: i2v metrics need at least 2 frames")
-        fe = get_features(backend, cfg.get("device", "cpu"))
+        frames = _frames(item, 2, mode)
+        fe = get_features(backend, cfg.get("device"))
         return VideoScore(i2v_video_score(fe.embed(image[None], mode)[0], fe.embed(frames, mode)))
 
     return fn
@@ -170,6 +130,7 @@ register(
         "pixel",
         _consistency("subject"),
         curve_label="frame",
+        curve_unit="s_i (VBench per-frame consistency, 0-1)",
         doc="VBench s_i on DINO-style preprocessing, frame-weighted",
     )
 )
@@ -182,6 +143,7 @@ register(
         "pixel",
         _consistency("background"),
         curve_label="frame",
+        curve_unit="s_i (VBench per-frame consistency, 0-1)",
         doc="VBench s_i on CLIP-style preprocessing, frame-weighted",
     )
 )

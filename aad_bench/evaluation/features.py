@@ -22,16 +22,21 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from aad_bench.registry import Registry
+from aad_bench.evaluation.device import current_device
+from aad_bench.evaluation.metrics import Backend, backend_kind
 
 IMAGENET = (np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]))
 CLIP_NORM = (np.array([0.48145466, 0.4578275, 0.40821073]), np.array([0.26862954, 0.26130258, 0.27577711]))
 
 
 class FeatureBackend(Protocol):
+    """Frames ``[T, H, W, 3]`` → L2-normalised features ``[T, D]`` with VBench's preprocessing ``mode``."""
+
     name: str
 
-    def embed(self, frames: np.ndarray, mode: str) -> np.ndarray: ...
+    def embed(self, frames: np.ndarray, mode: str) -> np.ndarray:
+        """Features of ``frames``."""
+        ...
 
 
 def vbench_cache() -> Path:
@@ -81,6 +86,7 @@ class PixelFeatures:
     name = "pixel"
 
     def embed(self, frames: np.ndarray, mode: str) -> np.ndarray:
+        """Thumbnail features; ``mode`` is ignored, so subject and background scores are identical."""
         thumbs = np.stack([cv2.resize(f, (32, 32), interpolation=cv2.INTER_AREA) for f in frames])
         x = thumbs.reshape(len(frames), -1).astype(np.float64)
         return l2n(x - x.mean(axis=1, keepdims=True))
@@ -102,17 +108,17 @@ class TorchFeatures:
     device = "cpu"
 
     def forward(self, x):  # pragma: no cover - needs weights
+        """The model's features of a preprocessed batch."""
         raise NotImplementedError
 
     def embed(self, frames: np.ndarray, mode: str) -> np.ndarray:
+        """Preprocess with ``mode``, run the model in batches of 32, L2-normalise."""
         import torch
 
         out = []
         with torch.no_grad():
             for i in range(0, len(frames), 32):
-                x = torch.from_numpy(np.stack([preprocess(f, mode) for f in frames[i : i + 32]])).to(
-                    self.device
-                )
+                x = torch.from_numpy(np.stack([preprocess(f, mode) for f in frames[i : i + 32]])).to(self.device)
                 out.append(self.forward(x).float().cpu().numpy())
         return l2n(np.concatenate(out).astype(np.float64))
 
@@ -125,12 +131,8 @@ class DinoFeatures(TorchFeatures):
     def __init__(self, device: str = "cpu") -> None:
         import torch
 
-        repo = Path(
-            os.environ.get("AAD_DINO_REPO", vbench_cache() / "dino_model" / "facebookresearch_dino_main")
-        )
-        weights = Path(
-            os.environ.get("AAD_DINO_WEIGHTS", vbench_cache() / "dino_model" / "dino_vitbase16_pretrain.pth")
-        )
+        repo = _dino_path("AAD_DINO_REPO", "facebookresearch_dino_main")
+        weights = _dino_path("AAD_DINO_WEIGHTS", "dino_vitbase16_pretrain.pth")
         _need(repo, "DINO code (clone of facebookresearch/dino)", "AAD_DINO_REPO")
         _need(weights, "DINO ViT-B/16 weights", "AAD_DINO_WEIGHTS")
         self.model = torch.hub.load(str(repo), "dino_vitb16", source="local", pretrained=False)
@@ -139,6 +141,7 @@ class DinoFeatures(TorchFeatures):
         self.device = device
 
     def forward(self, x):
+        """DINO CLS features."""
         return self.model(x)
 
 
@@ -158,6 +161,7 @@ class ClipFeatures(TorchFeatures):
         self.device = device
 
     def forward(self, x):
+        """CLIP image features."""
         return self.model.encode_image(x)
 
 
@@ -177,19 +181,77 @@ class DreamSimFeatures(TorchFeatures):
         self.device = device
 
     def forward(self, x):
+        """DreamSim embeddings."""
         return self.model.embed(x)
 
 
-FEATURES: Registry = Registry("feature backend")
-FEATURES.register("pixel", lambda **kw: PixelFeatures())
-FEATURES.register("dino", lambda device="cpu", **kw: DinoFeatures(device))
-FEATURES.register("clip", lambda device="cpu", **kw: ClipFeatures(device))
-FEATURES.register("dreamsim", lambda device="cpu", **kw: DreamSimFeatures(device))
+def _dino_path(env: str, rel: str) -> Path:
+    return Path(os.environ.get(env, vbench_cache() / "dino_model" / rel))
+
+
+def _missing(what: str, env: str, *paths: Path) -> str | None:
+    gone = [str(p) for p in paths if not p.exists()]
+    if not gone:
+        return None
+    return (
+        f"{what} not found at {', '.join(gone)}; put it there or set {env} (nothing is downloaded); "
+        "the weight-free backend is --features pixel"
+    )
+
+
+FEATURES = backend_kind("features", "feature backend")
+FEATURES.register(
+    "pixel",
+    Backend(
+        "pixel",
+        lambda **kw: PixelFeatures(),
+        proxy_for="DINO / CLIP / DreamSim features",
+    ),
+)
+FEATURES.register(
+    "dino",
+    Backend(
+        "dino",
+        lambda device="cpu", **kw: DinoFeatures(device),
+        available=lambda: _missing(
+            "DINO code and weights",
+            "AAD_DINO_REPO / AAD_DINO_WEIGHTS",
+            _dino_path("AAD_DINO_REPO", "facebookresearch_dino_main"),
+            _dino_path("AAD_DINO_WEIGHTS", "dino_vitbase16_pretrain.pth"),
+        ),
+    ),
+)
+FEATURES.register(
+    "clip",
+    Backend(
+        "clip",
+        lambda device="cpu", **kw: ClipFeatures(device),
+        available=lambda: _missing(
+            "CLIP ViT-B/32 weights",
+            "AAD_CLIP_WEIGHTS",
+            Path(os.environ.get("AAD_CLIP_WEIGHTS", vbench_cache() / "clip_model" / "ViT-B-32.pt")),
+        ),
+    ),
+)
+FEATURES.register(
+    "dreamsim",
+    Backend(
+        "dreamsim",
+        lambda device="cpu", **kw: DreamSimFeatures(device),
+        available=lambda: _missing(
+            "DreamSim checkpoints folder",
+            "AAD_DREAMSIM_DIR",
+            Path(os.environ.get("AAD_DREAMSIM_DIR", vbench_cache() / "dreamsim")),
+        ),
+    ),
+)
 _CACHE: dict[str, FeatureBackend] = {}
 
 
-def get_features(name: str = "pixel", device: str = "cpu") -> FeatureBackend:
-    """Build (once per process) the feature backend ``name``."""
-    if name not in _CACHE:
-        _CACHE[name] = FEATURES.get(name)(device=device)
-    return _CACHE[name]
+def get_features(name: str = "pixel", device: str | None = None) -> FeatureBackend:
+    """Build (once per process and device) the feature backend ``name``; ``device`` defaults to ``eval --device``."""
+    device = device or current_device()
+    key = name if device == "cpu" else f"{name}@{device}"
+    if key not in _CACHE:
+        _CACHE[key] = FEATURES.get(name).build(device=device)
+    return _CACHE[key]

@@ -13,15 +13,20 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from aad_bench.registry import Registry
+from aad_bench.evaluation.device import current_device
+from aad_bench.evaluation.metrics import Backend, backend_kind
 
 RAFT_ENV = "AAD_RAFT_WEIGHTS"
 
 
 class FlowBackend(Protocol):
+    """Two RGB uint8 frames ``[H, W, 3]`` → float32 flow ``[H, W, 2]`` (pixels, frame a → b)."""
+
     name: str
 
-    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The flow from ``a`` to ``b``."""
+        ...
 
 
 class DISFlow:
@@ -44,6 +49,7 @@ class DISFlow:
         self._dis = cv2.DISOpticalFlow_create(self._PRESETS[preset])
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The flow from ``a`` to ``b`` on the grey frames."""
         ga = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
         gb = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY)
         return self._dis.calc(ga, gb, None)
@@ -68,9 +74,7 @@ class RAFTFlow:
 
     name = "raft"
 
-    def __init__(
-        self, weights: str | os.PathLike | None = None, device: str = "cpu", iters: int = 20
-    ) -> None:
+    def __init__(self, weights: str | os.PathLike | None = None, device: str = "cpu", iters: int = 20) -> None:
         path = _raft_weights(weights)
         try:
             import torch
@@ -85,6 +89,7 @@ class RAFTFlow:
         self.device, self.iters = device, iters
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The flow from ``a`` to ``b`` (20 refinement iterations)."""
         torch = self._torch
         h, w = a.shape[:2]
         ph, pw = (-h) % 8, (-w) % 8  # RAFT needs sizes divisible by 8 (VBench's InputPadder does the same)
@@ -98,20 +103,35 @@ class RAFTFlow:
         return flow[0, :, :h, :w].permute(1, 2, 0).cpu().numpy().astype(np.float32)
 
 
-FLOW: Registry = Registry("flow backend")
-FLOW.register("dis", lambda **kw: DISFlow("medium"))
-FLOW.register("dis-fast", lambda **kw: DISFlow("fast"))
-FLOW.register("dis-ultrafast", lambda **kw: DISFlow("ultrafast"))
-FLOW.register("raft", lambda weights=None, device="cpu", **kw: RAFTFlow(weights, device))
+def _raft_available() -> str | None:
+    try:
+        _raft_weights(None)
+    except FileNotFoundError as e:
+        return str(e)
+    return None
+
+
+_DIS_PROXY = "RAFT (VBench's flow)"  # DIS reads pans within ~3 % (docs/evaluation.md)
+FLOW = backend_kind("flow", "flow backend")
+for _name, _preset in (("dis", "medium"), ("dis-fast", "fast"), ("dis-ultrafast", "ultrafast")):
+    FLOW.register(_name, Backend(_name, lambda _p=_preset, **kw: DISFlow(_p), proxy_for=_DIS_PROXY))
+FLOW.register(
+    "raft",
+    Backend("raft", lambda weights=None, device="cpu", **kw: RAFTFlow(weights, device), available=_raft_available),
+)
 
 _CACHE: dict[tuple, FlowBackend] = {}
 
 
 def get_flow(name: str = "dis", **kw) -> FlowBackend:
-    """Build (once per process) the flow backend ``name``; unknown names list the registered ones."""
+    """Build (once per process) the flow backend ``name``; unknown names list the registered ones.
+
+    ``device`` defaults to ``eval --device`` (:mod:`aad_bench.evaluation.device`); DIS ignores it.
+    """
+    kw.setdefault("device", current_device())
     key = (name, tuple(sorted(kw.items())))
     if key not in _CACHE:
-        _CACHE[key] = FLOW.get(name)(**kw)
+        _CACHE[key] = FLOW.get(name).build(**kw)
     return _CACHE[key]
 
 

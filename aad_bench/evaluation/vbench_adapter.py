@@ -3,7 +3,7 @@
 VBench pins old numpy/transformers and pulls a CUDA torch, so it usually lives in its own env:
 ``evaluate_official(..., python="/opt/vbench-env/bin/python")`` runs a small driver there and reads back
 ``<name>_eval_results.json``. Scores: VBench's Quality / Semantic / Total and VBench-I2V's I2V / Quality /
-Total from the official constants (scripts/constant.py, cal_final_score.py, cal_i2v_final_score.py).
+Total from the official constants (:mod:`aad_bench.evaluation.vbench_scores`).
 """
 
 from __future__ import annotations
@@ -16,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from aad_bench.evaluation.features import vbench_cache
+from aad_bench.evaluation.metrics import METRICS
 from aad_bench.evaluation.vbench_scores import (  # the single home of VBench's constants
     I2V_DIMS,
     I2V_QUALITY_DIMS,
     NORMALIZE,
     QUALITY_DIMS,
     SEMANTIC_DIMS,
-    WEIGHT,
     i2v_quality_score,
     i2v_score,
-    normalize,
+    i2v_total_score,
     quality_score,
     semantic_score,
+    total_score,
 )
 from aad_bench.utils.io import MalformedFileError, atomic_write_json, read_json
 
@@ -48,27 +49,20 @@ class VBenchUnavailable(RuntimeError):
     """Official VBench cannot run here; the message lists everything that is missing."""
 
 
-def normalized(dim: str, value: float) -> float:
-    """``(x - Min) / (Max - Min) · weight`` with VBench's constants."""
-    return normalize(dim, value) * WEIGHT[dim]
-
-
 def _or_none(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
 def vbench_scores(agg: dict[str, float]) -> dict[str, Any]:
     """VBench Quality (÷6.5), Semantic (÷9) and Total = (4·Q + S)/5; ``None`` where dims are missing."""
-    q, s = _or_none(quality_score(agg)), _or_none(semantic_score(agg))
-    total = (4 * q + s) / 5 if q is not None and s is not None else None
+    q, s, total = (_or_none(f(agg)) for f in (quality_score, semantic_score, total_score))
     missing = [d for d in QUALITY_DIMS + SEMANTIC_DIMS if d not in agg]
     return {"quality": q, "semantic": s, "total": total, "missing": missing}
 
 
 def i2v_scores(agg: dict[str, float]) -> dict[str, Any]:
     """VBench-I2V: I2V = (0.1·n(cam) + n(subj) + n(bg))/2.1, Quality = Σ6 dims/5.5, Total = (Q + I2V)/2."""
-    i2v, q = _or_none(i2v_score(agg)), _or_none(i2v_quality_score(agg))
-    total = (q + i2v) / 2 if q is not None and i2v is not None else None
+    i2v, q, total = (_or_none(f(agg)) for f in (i2v_score, i2v_quality_score, i2v_total_score))
     missing = [d for d in I2V_DIMS + I2V_QUALITY_DIMS if d not in agg]
     return {"i2v": i2v, "quality": q, "total": total, "missing": missing}
 
@@ -91,9 +85,7 @@ def parse_eval_results(path: str | Path) -> dict[str, dict[str, Any]]:
         per_video = {}
         for v in entry[-1]:
             if not isinstance(v, dict) or "video_path" not in v or "video_results" not in v:
-                raise MalformedFileError(
-                    f"{path}: {dim}: per-video entries need video_path and video_results"
-                )
+                raise MalformedFileError(f"{path}: {dim}: per-video entries need video_path and video_results")
             val = float(v["video_results"])  # bool (dynamic_degree) → 0/1
             per_video[Path(v["video_path"]).name] = val / 100.0 if dim == "imaging_quality" else val
         out[dim] = {
@@ -107,6 +99,11 @@ def parse_eval_results(path: str | Path) -> dict[str, dict[str, Any]]:
 _DRIVER = r"""
 import json, sys
 a = json.loads(sys.argv[1])
+import torch
+if a["device"] == "auto":  # resolved here: this interpreter's torch decides whether CUDA is usable
+    a["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+elif a["device"].startswith("cuda") and not torch.cuda.is_available():
+    sys.exit(f"--device {a['device']}: the VBench interpreter ({sys.executable}) sees no CUDA device")
 if a["i2v"]:
     from vbench2_beta_i2v import VBenchI2V
     vb = VBenchI2V(a["device"], a["full_info"], a["out_dir"])
@@ -185,9 +182,7 @@ def run_official(
         "full_info": None,
         "local": all((vbench_cache() / w).is_file() for d in dims for w in WEIGHTS.get(d, [])),
     }
-    proc = subprocess.run(
-        [python or sys.executable, "-c", _DRIVER, json.dumps(args)], capture_output=True, text=True
-    )
+    proc = subprocess.run([python or sys.executable, "-c", _DRIVER, json.dumps(args)], capture_output=True, text=True)
     result = out_dir / f"{name}_eval_results.json"
     if proc.returncode != 0 or not result.is_file():
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
@@ -206,9 +201,7 @@ def evaluate_official(
     parsed: dict[str, dict] = {}
     if set(dims) - set(i2v_dims):
         parsed.update(
-            parse_eval_results(
-                run_official(set_dir, raw_dir, [d for d in dims if d not in i2v_dims], device, python)
-            )
+            parse_eval_results(run_official(set_dir, raw_dir, [d for d in dims if d not in i2v_dims], device, python))
         )
     if i2v_dims:
         parsed.update(
@@ -230,9 +223,6 @@ def evaluate_official(
 
 def write_results(parsed: dict[str, dict], out_dir: str | Path, set_name: str) -> list[Path]:
     """Store parsed VBench dims in the contract format (backend ``vbench``) and the composite scores."""
-    from aad_bench.evaluation.metrics import METRICS, load_all
-
-    load_all()
     out_dir = Path(out_dir)
     written = []
     for dim, r in parsed.items():
@@ -255,8 +245,6 @@ def write_results(parsed: dict[str, dict], out_dir: str | Path, set_name: str) -
         )
     agg = {d: r["aggregate"] for d, r in parsed.items()}
     written.append(
-        atomic_write_json(
-            out_dir / "vbench_scores.json", {"vbench": vbench_scores(agg), "vbench_i2v": i2v_scores(agg)}
-        )
+        atomic_write_json(out_dir / "vbench_scores.json", {"vbench": vbench_scores(agg), "vbench_i2v": i2v_scores(agg)})
     )
     return written

@@ -1,7 +1,7 @@
 """VBench / VBench-I2V score constants and the official aggregate formulas.
 
-Source: Vchitect/VBench ``scripts/constant.py``, ``cal_final_score.py`` and ``cal_i2v_final_score.py``
-(see ``shared/research/vbench.md`` §A3). Each dimension is normalised ``n = (x - Min) / (Max - Min)``
+Source: VBench's ``scripts/constant.py``, ``cal_final_score.py`` and ``cal_i2v_final_score.py``
+(Vchitect/VBench on GitHub; docs/evaluation.md). Each dimension is normalised ``n = (x - Min) / (Max - Min)``
 and weighted; scores here are on the 0-1 scale (the leaderboard shows ×100).
 
 This module is the single home of the constants: the evaluation side should import from here.
@@ -121,6 +121,8 @@ def i2v_total_score(scores: Mapping[str, float]) -> float:
 
 AGGREGATES = {
     "vbench_quality": (quality_score, QUALITY_DIMS),
+    "vbench_semantic": (semantic_score, SEMANTIC_DIMS),
+    "vbench_total": (total_score, QUALITY_DIMS + SEMANTIC_DIMS),
     "vbench_i2v_quality": (i2v_quality_score, I2V_QUALITY_DIMS),
     "vbench_i2v": (i2v_score, I2V_DIMS),
     "vbench_i2v_total": (i2v_total_score, I2V_QUALITY_DIMS + I2V_DIMS),

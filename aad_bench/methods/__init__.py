@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from aad_bench.config import CONF_DIR
 from aad_bench.models.discriminator import BACKBONES, HEADS
@@ -104,7 +104,3 @@ def method_hook(m: DictConfig, name: str, default: F) -> F:
     """The method's own ``name`` function if its code module defines one, else ``default``."""
     return getattr(load_code(m.code), name, default) if m.get("code") else default
 
-
-def method_yaml(name: str) -> DictConfig:
-    """The raw YAML of a registered method (did-you-mean on a typo); compose the app config for the merged one."""
-    return OmegaConf.load(METHODS.get(name))

@@ -7,15 +7,32 @@ The cache stores keys *before* the rotary embedding. Positions are assigned at a
 layout (sink frames first, then the window, then the new frames), so query–key distances stay in the training
 range however long the rollout runs (relative RoPE). While nothing was evicted these positions equal the
 absolute frame indices, which is why streaming equals the full block-causal forward.
+
+Kernels (:func:`attend`): SDPA everywhere (flash / memory-efficient kernels on GPU when there is no mask); a
+block-causal mask runs as a flex_attention ``BlockMask`` on CUDA (the sparse blocks are skipped) and as an SDPA
+boolean mask on the CPU, where flex_attention has no backward. Context parallelism (``aad_bench.engine.ulysses``)
+plugs in through ``Attention.seq_parallel``.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class HeadParallel(Protocol):
+    """What attention needs from a context-parallel group (implemented by ``engine.ulysses.SeqParallel``)."""
+
+    def heads_from_seq(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``[B, H, L/P, d]`` x3 → ``[B, H/P, L, d]`` x3 (all tokens of this rank's heads)."""
+
+    def seq_from_heads(self, o: torch.Tensor) -> torch.Tensor:
+        """``[B, H/P, L, d]`` → ``[B, H, L/P, d]``."""
 
 
 def chunk_ids(frames: int, chunk: int, first: int = 0) -> torch.Tensor:
@@ -24,10 +41,60 @@ def chunk_ids(frames: int, chunk: int, first: int = 0) -> torch.Tensor:
     return torch.where(idx == 0, torch.zeros_like(idx), 1 + (idx - 1).clamp(min=0) // chunk)
 
 
-def block_causal_mask(frames: int, chunk: int, tokens_per_frame: int, first: int = 0) -> torch.Tensor:
-    """Boolean ``[L, L]`` mask (True = may attend): key chunk ≤ query chunk."""
-    c = chunk_ids(frames, chunk, first).repeat_interleave(tokens_per_frame)
+@functools.lru_cache(maxsize=8)
+def _block_causal(frames: int, chunk: int, tokens_per_frame: int, first: int, device: str) -> torch.Tensor:
+    c = chunk_ids(frames, chunk, first).repeat_interleave(tokens_per_frame).to(device)
     return c[None, :] <= c[:, None]
+
+
+def block_causal_mask(frames: int, chunk: int, tokens_per_frame: int, first: int = 0,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean ``[L, L]`` mask (True = may attend): key chunk ≤ query chunk.
+
+    Cached per shape and device (read-only: do not modify it), so the flex ``BlockMask`` built from it on CUDA is
+    built once per clip shape rather than once per forward.
+    """
+    return _block_causal(frames, chunk, tokens_per_frame, first, str(torch.device(device)))
+
+
+def _flex_ready(q: torch.Tensor, mask: torch.Tensor | None) -> bool:
+    """flex_attention on CUDA for a masked full-clip forward (power-of-two head dims >= 16, the kernel's sizes).
+
+    Streaming steps keep SDPA: their key length grows every chunk, and each new shape would recompile flex.
+    """
+    d = q.shape[-1]
+    square = mask is not None and mask.shape[0] == mask.shape[1] == q.shape[-2]  # full clip, not a cached step
+    return square and q.is_cuda and d >= 16 and d & (d - 1) == 0
+
+
+@functools.cache
+def _compiled_flex() -> Any:
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def block_mask_for(mask: torch.Tensor) -> Any:
+    """The flex ``BlockMask`` of a dense boolean mask, memoised on the mask tensor itself."""
+    bm = getattr(mask, "_aad_block_mask", None)
+    if bm is None:
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        dense = mask
+
+        def mask_mod(b, h, q_idx, kv_idx):
+            return dense[q_idx, kv_idx]
+
+        bm = create_block_mask(mask_mod, None, None, mask.shape[0], mask.shape[1], device=mask.device)
+        mask._aad_block_mask = bm
+    return bm
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Scaled dot-product attention of ``[B, H, L, d]`` tensors; ``mask`` boolean ``[Lq, Lk]`` or None."""
+    if _flex_ready(q, mask):
+        return _compiled_flex()(q, k, v, block_mask=block_mask_for(mask))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 class Rotary3D(nn.Module):
@@ -109,6 +176,8 @@ class KVCache:
 class Attention(nn.Module):
     """Multi-head self-attention with QK RMS-norm (keeps logits bounded in adversarial training) and 3-D RoPE."""
 
+    seq_parallel: HeadParallel | None = None  # set by engine.ulysses.enable: tokens split over a CP group
+
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads:
@@ -125,10 +194,19 @@ class Attention(nn.Module):
         return self.q_norm(q), self.k_norm(k), v
 
     def forward(self, x: torch.Tensor, ang: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Full-sequence attention; ``mask`` is boolean ``[L, L]`` or None (bidirectional)."""
+        """Full-sequence attention; ``mask`` is boolean ``[L, L]`` or None (bidirectional).
+
+        Under context parallelism ``x`` holds this rank's tokens, while ``ang`` and ``mask`` cover the whole clip:
+        the all-to-all hands each rank all tokens of its share of the heads, which is what they index.
+        """
         q, k, v = self._split(x)
+        sp = self.seq_parallel
+        if sp is not None:
+            q, k, v = sp.heads_from_seq(q, k, v)
         q, k = Rotary3D.rotate(q, ang), Rotary3D.rotate(k, ang)
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        o = attend(q, k, v, mask)
+        if sp is not None:
+            o = sp.seq_from_heads(o)
         return self.out(o.transpose(1, 2).flatten(2))
 
     def forward_cached(self, x: torch.Tensor, ang: torch.Tensor, mask: torch.Tensor, cache: KVCache,
@@ -145,7 +223,7 @@ class Attention(nn.Module):
             k_all, v_all = k, v
         qr = Rotary3D.rotate(q, ang[n_cache:])
         kr = Rotary3D.rotate(k_all, ang)
-        o = F.scaled_dot_product_attention(qr, kr, v_all, attn_mask=mask)
+        o = attend(qr, kr, v_all, mask)
         if write_tokens:  # the cache carries no graph: earlier chunks are context, as in Self-Forcing
             cache.append(layer, k[:, :, :write_tokens].detach(), v[:, :, :write_tokens].detach())
         return self.out(o.transpose(1, 2).flatten(2))

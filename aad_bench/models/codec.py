@@ -13,6 +13,7 @@ import torch
 from aad_bench.registry import Registry
 
 CODECS: Registry = Registry("codec")
+CODECS.add_lazy("wan_vae", "aad_bench.models.wan_vae:wan_vae_codec")  # Wan 2.1 VAE; settings in model.vae
 
 
 class LatentCodec(Protocol):
@@ -62,5 +63,14 @@ def build_codec(name: str) -> LatentCodec:
 
 
 def codec_for(cfg) -> LatentCodec:
-    """The codec a run config names (top-level ``codec``; identity when absent)."""
-    return build_codec(cfg.get("codec", "identity"))
+    """The codec a run config names (top-level ``codec``; identity when absent).
+
+    A real VAE's settings (path, batch, tiling) live with the model that works in its latents: ``model.vae``.
+    """
+    name = cfg.get("codec", "identity")
+    vae = cfg.get("model", {}).get("vae") if name != "identity" else None
+    if not vae:
+        return build_codec(name)
+    from omegaconf import OmegaConf
+
+    return CODECS.get(name)(**(OmegaConf.to_container(vae, resolve=True) if OmegaConf.is_config(vae) else vae))

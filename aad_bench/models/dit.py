@@ -141,6 +141,8 @@ class Block(nn.Module):
 class VideoDiT(nn.Module):
     """Patchified video transformer with bidirectional / block-causal / streaming attention from one module."""
 
+    seq_parallel = None  # engine.ulysses.SeqParallel when the full-clip forward runs context-parallel
+
     def __init__(self, cfg: DiTConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -242,7 +244,7 @@ class VideoDiT(nn.Module):
 
     # -- full-sequence forward ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, t: torch.Tensor, causal: bool = False, cond_drop: torch.Tensor | None = None,
-                features: tuple[int, ...] = (), head: bool = True):
+                features: tuple[int, ...] = (), head: bool = True, context=None):
         """Velocity for every frame (and the hidden tokens after the blocks listed in ``features``).
 
         Args:
@@ -252,6 +254,7 @@ class VideoDiT(nn.Module):
             cond_drop: ``[B]`` bool, drop the image condition (classifier-free guidance).
             features: 0-based block indices whose outputs ``[B, F*n, D]`` are returned too.
             head: compute the velocity head (discriminators only need features).
+            context: text embeddings (interface of text-conditioned backbones); the toy DiT ignores them.
         """
         b, f = x.shape[:2]
         self.cfg.check_frames(f)
@@ -261,14 +264,18 @@ class VideoDiT(nn.Module):
         if self.cfg.pos_embed:
             tok = tok + sincos_positions(torch.arange(f, device=x.device), *self.cfg.grid, self.cfg.dim).to(tok)
         ang = self.rope.angles(torch.arange(f, device=x.device), *self.cfg.grid)
-        mask = block_causal_mask(f, self.cfg.chunk, self.cfg.tokens_per_frame).to(x.device) if causal else None
+        mask = block_causal_mask(f, self.cfg.chunk, self.cfg.tokens_per_frame, device=x.device) if causal else None
+        sp = self.seq_parallel  # context parallel: the blocks see this rank's tokens; angles and mask stay global
+        tok, cb = (sp.split(tok), sp.split(c)) if sp is not None else (tok, c)
         feats = []
         for i, blk in enumerate(self.blocks):
-            tok = blk(tok, c, lambda z, blk=blk: blk.attn(z, ang, mask))
+            tok = blk(tok, cb, lambda z, blk=blk: blk.attn(z, ang, mask))
             if i in features:
-                feats.append(tok)
+                feats.append(tok if sp is None else sp.gather(tok))
         if features and len(feats) != len(set(features)):
             raise ValueError(f"feature depths {features} outside 0..{len(self.blocks) - 1}")
+        if sp is not None and head:
+            tok = sp.gather(tok)
         image = x[:, 0] if cond_drop is None else torch.where(cond_drop.view(b, 1, 1, 1), 0.0, x[:, 0])
         out = self.velocity(self.head(tok, c, f), x, t, image) if head else None
         return (out, feats) if features else out
@@ -279,8 +286,8 @@ class VideoDiT(nn.Module):
         return KVCache(len(self.blocks), self.cfg.sink_chunks, self.cfg.window_frames if window else None)
 
     def forward_cached(self, x: torch.Tensor, t: torch.Tensor, cache: KVCache, write_frames: int = 0,
-                       cond_drop: torch.Tensor | None = None) -> torch.Tensor:
-        """Velocity for new frames that follow the cached ones; block-causal inside ``x`` too.
+                       cond_drop: torch.Tensor | None = None, context=None) -> torch.Tensor:
+        """Velocity for new frames that follow the cached ones; block-causal inside ``x`` too (``context`` ignored).
 
         The first ``write_frames`` frames of ``x`` (whole chunks) are stored in the cache afterwards. Feeding
         [clean previous chunk (t=0), noisy next chunk] with ``write_frames`` = the previous chunk refreshes the cache

@@ -1,8 +1,5 @@
-"""Reports from run folders: collect → statistics → tables / figures → HTML and Markdown.
+"""Reports from run folders: collect → statistics → tables / official VBench / clips / figures → HTML, Markdown.
 
 Everything here is a pure function of the on-disk formats in ``docs/contracts.md``; no metric is recomputed.
+The library entry point is :func:`aad_bench.reporting.report.write_report`.
 """
-
-from aad_bench.reporting.collect import collect, collect_per_video, find_runs
-
-__all__ = ["collect", "collect_per_video", "find_runs"]

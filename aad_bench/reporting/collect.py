@@ -1,52 +1,42 @@
 """Run folders (+ optional campaign ``index.jsonl``) → one long-form DataFrame, one row per (run, metric).
 
-Hot path: ``os.scandir`` + plain ``json``; ``config.yaml`` is never parsed here (see ``html.py`` for diffs).
-Runs that diverged, failed, are still running or have no metric at all still get one row each.
+Hot path: ``os.scandir`` + plain ``json``. Runs that diverged, failed, are still running or have no metric at
+all still get one row each. Metric values come from ``eval/<set>/<metric>@<backend>.json`` (ours),
+``*_eval_results.json`` (official VBench, backend ``vbench``, inside ``eval/<set>/`` or directly in a results
+folder) and ``reported.json`` (numbers copied from a paper: ``source`` = "as reported"). Files of the wrong
+shape are listed in ``df.attrs["problems"]`` and never stop the collection.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from aad_bench.utils.io import MalformedFileError, read_jsonl
+from aad_bench.reporting.runs import (
+    BAD,
+    REPORTED,
+    VBENCH_SUFFIX,
+    Problem,
+    assign_arms,
+    find_runs,
+    load_json,
+    run_info,
+)
 
-# discriminator ablation axes per method name: (backbone, logit granularity)
-METHOD_DISC: dict[str, tuple[str, str]] = {
-    "aad1": ("bidirectional", "video"),
-    "symmetric": ("causal", "frame"),
-    "causal_video": ("causal", "video"),
-    "bidir_frame": ("bidirectional", "frame"),
-    "patch": ("bidirectional", "patch"),
-}
-# one NFE per chunk for every distilled generator; the teacher's NFE must come from the run itself
-METHOD_NFE: dict[str, int] = {m: 1 for m in (*METHOD_DISC, "dmd")}
-HEAD_ALIASES = {
-    "video": "video",
-    "video_wise": "video",
-    "video-wise": "video",
-    "frame": "frame",
-    "frame_wise": "frame",
-    "frame-wise": "frame",
-    "patch": "patch",
-}
-BACKBONE_ALIASES = {"bidirectional": "bidirectional", "bidir": "bidirectional", "causal": "causal"}
-VBENCH_SUFFIX = "_eval_results.json"
-# official VBench files name no backend: label them "vbench", as the evaluation side's ``<dim>@vbench.json``
-# conversions of the same files are, so VBench's RAFT numbers never share a column with native DIS/RAFT ones
-VBENCH_BACKEND = "vbench"
-
+VBENCH_BACKEND = "vbench"  # official files name no backend; their RAFT/AMT numbers get their own columns
+DOWN = ("drift_score", "delta_drift")  # the only lower-is-better dimensions a reported table can hold
 RUN_COLUMNS = [
     "run",
     "run_dir",
     "job",
     "method",
+    "display",
+    "order",
     "arm",
+    "title",
     "seed",
     "stage",
     "status",
@@ -54,123 +44,22 @@ RUN_COLUMNS = [
     "backbone",
     "logit",
     "nfe",
+    "nfe_clip",
     "warmup",
+    "source",
 ]
 METRIC_COLUMNS = [
     "set",
     "metric",
     "version",
     "backend",
+    "proxy_for",
     "direction",
     "value",
     "n_videos",
     "n_errors",
-    "source",
+    "file",
 ]
-
-
-def parse_overrides(overrides: list[str] | None) -> dict[str, str]:
-    """``["method=aad1", "+x.y=3"]`` → ``{"method": "aad1", "x.y": "3"}`` (Hydra prefixes stripped)."""
-    out: dict[str, str] = {}
-    for ov in overrides or []:
-        key, sep, val = str(ov).partition("=")
-        if sep:
-            out[key.lstrip("+~")] = val
-    return out
-
-
-def _bool(val: Any) -> bool | None:
-    if isinstance(val, bool) or val is None:
-        return val
-    s = str(val).strip().lower()
-    return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(s)
-
-
-def _int(val: Any) -> int | None:
-    try:
-        return int(val)
-    except (TypeError, ValueError):
-        return None
-
-
-def _warmup(method: str, ov: dict[str, str], summary: dict[str, Any]) -> bool | None:
-    """Whether Stage II (DMD warm-up) preceded Stage III: summary/override if given, else yes."""
-    if "warmup" in summary:
-        return _bool(summary["warmup"])
-    for key, val in ov.items():
-        if "warmup" in key.rsplit(".", 1)[-1]:
-            b = _bool(val)
-            return b if b is not None else (_int(val) or 0) > 0
-    return True if method in METHOD_DISC else None
-
-
-def _disc(method: str, summary: dict[str, Any]) -> tuple[str | None, str | None]:
-    disc = summary.get("disc")
-    if isinstance(disc, dict) and (disc.get("backbone") or disc.get("head")):
-        bb = BACKBONE_ALIASES.get(str(disc.get("backbone")).lower(), disc.get("backbone"))
-        head = HEAD_ALIASES.get(str(disc.get("head")).lower(), disc.get("head"))
-        return bb, head
-    return METHOD_DISC.get(method, (None, None))
-
-
-def _nfe(method: str, ov: dict[str, str], summary: dict[str, Any]) -> int | None:
-    if _int(summary.get("nfe")) is not None:
-        return _int(summary["nfe"])
-    for key, val in ov.items():
-        if key.rsplit(".", 1)[-1] == "nfe" and _int(val) is not None:
-            return _int(val)
-    return METHOD_NFE.get(method)
-
-
-def arm_label(method: str, axes: dict[str, str]) -> str:
-    """Canonical arm name: the method plus every non-seed override, sorted (so seeds of one arm group)."""
-    extra = ",".join(f"{k}={v}" for k, v in sorted(axes.items()))
-    return f"{method} [{extra}]" if extra else method
-
-
-def _load_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise MalformedFileError(f"{path}: malformed JSON ({e.msg} at line {e.lineno})") from None
-
-
-def _run_info(run_dir: str, index_row: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
-    """The per-run columns (see ``RUN_COLUMNS``) and the ablation axes of one run folder."""
-    idx = index_row or {}
-    res: dict[str, Any] = {}
-    status, reason = None, None
-    try:
-        res = _load_json(os.path.join(run_dir, "results.json"))
-        status, reason = res.get("status"), res.get("reason")
-    except FileNotFoundError:
-        status, reason = idx.get("status") or "missing", idx.get("error") or "no results.json"
-    except (MalformedFileError, UnicodeDecodeError) as e:
-        status, reason = "malformed", str(e)
-    ov = parse_overrides(res.get("overrides") or idx.get("overrides"))
-    summary = res.get("summary") if isinstance(res.get("summary"), dict) else {}
-    method = str(res.get("method") or ov.get("method") or "unknown")
-    seed = _int(res.get("seed", ov.get("seed")))
-    axes = {k: v for k, v in ov.items() if k not in ("method", "seed")}
-    backbone, logit = _disc(method, summary)
-    info = {
-        "run": res.get("run_name") or os.path.basename(run_dir.rstrip("/")),
-        "run_dir": run_dir,
-        "job": idx.get("job"),
-        "method": method,
-        "arm": arm_label(method, axes),
-        "seed": seed,
-        "stage": res.get("stage"),
-        "status": status,
-        "reason": reason,
-        "backbone": backbone,
-        "logit": logit,
-        "nfe": _nfe(method, ov, summary),
-        "warmup": _warmup(method, ov, summary),
-    }
-    return info, axes
 
 
 def _num(v: Any) -> float:
@@ -182,148 +71,165 @@ def _num(v: Any) -> float:
         return math.nan
 
 
-def _metric_rows(set_name: str, path: str, name: str) -> list[tuple]:
-    """Rows (``METRIC_COLUMNS`` order) from one eval file: ours (``metric@backend.json``) or VBench's."""
-    try:
-        data = _load_json(path)
-    except (MalformedFileError, UnicodeDecodeError, OSError) as e:
-        metric, _, backend = name[:-5].partition("@")
-        return [(set_name, metric, None, backend or None, None, math.nan, None, None, f"{path} ({e})")]
-    if name.endswith(VBENCH_SUFFIX):
-        return [
-            (
-                set_name,
-                dim,
-                "vbench",
-                VBENCH_BACKEND,
-                "up",
-                vbench_aggregate(dim, entry),
-                _n_vbench(entry),
-                0,
-                path,
-            )
-            for dim, entry in data.items()
-        ]
+def _row(set_name, metric, version, backend, proxy, direction, value, n, n_err, path) -> tuple:
+    return (set_name, metric, version, backend, proxy, direction, value, n, n_err, path)
+
+
+def _ours(set_name: str, path: str, name: str, problems: list[Problem]) -> list[tuple]:
+    """The row of one ``<metric>@<backend>.json`` (a NaN row naming the file when unusable)."""
     metric, _, backend = name[:-5].partition("@")
+    data = load_json(path, problems)
+    why = None if data is BAD else _shape(data)
+    if why:
+        problems.append(Problem(path, why))
+    if data is BAD or why:
+        return [_row(set_name, metric, None, backend or None, None, None, math.nan, None, None, path)]
+    version = data.get("version")
     return [
-        (
+        _row(
             set_name,
-            data.get("metric", metric),
-            str(data.get("version")) if data.get("version") is not None else None,
-            data.get("backend", backend or None),
-            data.get("direction"),
+            str(data.get("metric") or metric),
+            str(version) if version is not None else None,
+            str(data.get("backend") or backend or "") or None,
+            data.get("proxy_for") if isinstance(data.get("proxy_for"), str) else None,
+            data.get("direction") if data.get("direction") in ("up", "down") else None,
             _num(data.get("aggregate")),
-            data.get("n_videos"),
+            data.get("n_videos") if isinstance(data.get("n_videos"), int) else None,
             len(data.get("errors") or {}),
             path,
         )
     ]
 
 
-def vbench_aggregate(dim: str, entry: Any) -> float:
+def _shape(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return f"expected a metric result object, got a JSON {type(data).__name__}"
+    agg = data.get("aggregate")
+    if agg is not None and (isinstance(agg, bool) or not isinstance(agg, int | float)):
+        return f"'aggregate' should be a number or null, got {type(agg).__name__}"
+    for key in ("per_video", "errors", "curves", "skipped", "details"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return f"{key!r} should be an object, got {type(data[key]).__name__}"
+    return None
+
+
+def vbench_aggregate(entry: Any) -> float:
     """Element 0 of an official ``*_eval_results.json`` entry (0-1 scale, as VBench writes aggregates)."""
     return _num(entry[0]) if isinstance(entry, list) and entry else _num(entry)
 
 
-def _n_vbench(entry: Any) -> int | None:
-    return (
-        len(entry[1]) if isinstance(entry, list) and len(entry) > 1 and isinstance(entry[1], list) else None
-    )
+def _official(set_name: str, path: str, problems: list[Problem]) -> list[tuple]:
+    """Rows of one official VBench ``*_eval_results.json`` (``dim → [aggregate, (extra,) [videos]]``)."""
+    data = load_json(path, problems)
+    if data is BAD:
+        return []
+    if not isinstance(data, dict):
+        problems.append(Problem(path, f"expected an object mapping dimension → results, got {type(data).__name__}"))
+        return []
+    rows = []
+    for dim, entry in data.items():
+        if not isinstance(entry, list) or not entry or math.isnan(vbench_aggregate(entry)):
+            problems.append(Problem(path, f"dimension {dim!r} is not [aggregate, ..., [videos]]"))
+            continue
+        n = len(entry[-1]) if len(entry) > 1 and isinstance(entry[-1], list) else None
+        rows.append(_row(set_name, dim, "vbench", VBENCH_BACKEND, None, "up", vbench_aggregate(entry), n, 0, path))
+    return rows
 
 
-def _scan_eval(run_dir: str) -> list[tuple]:
+def _reported(run_dir: str, problems: list[Problem]) -> list[tuple]:
+    """Rows of ``reported.json``: numbers copied from a paper (0-1 scale, as VBench aggregates)."""
+    path = os.path.join(run_dir, REPORTED)
+    data = load_json(path, problems) if os.path.isfile(path) else None
+    if not isinstance(data, dict) or not isinstance(data.get("scores"), dict):
+        return []
+    set_name = str(data.get("set") or "vbench")
+    rows = []
+    for metric, value in data["scores"].items():
+        backend = str(data.get("backend") or VBENCH_BACKEND)
+        direction = "down" if metric in DOWN else "up"
+        rows.append(_row(set_name, metric, "reported", backend, None, direction, _num(value), None, None, path))
+    return rows
+
+
+def _scan_eval(run_dir: str, problems: list[Problem]) -> list[tuple]:
     rows: list[tuple] = []
     try:
         sets = sorted((e.name, e.path) for e in os.scandir(os.path.join(run_dir, "eval")) if e.is_dir())
     except (FileNotFoundError, NotADirectoryError):
-        return rows
+        sets = []
     for set_name, set_path in sets:
         ours, official = [], []
         for e in sorted(os.scandir(set_path), key=lambda e: e.name):
-            if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file():
-                if e.name.endswith(VBENCH_SUFFIX):
-                    official.extend(_metric_rows(set_name, e.path, e.name))
-                elif "@" in e.name:
-                    ours.extend(_metric_rows(set_name, e.path, e.name))
+            if not e.name.endswith(".json") or e.name.startswith(".") or not e.is_file():
+                continue
+            if e.name.endswith(VBENCH_SUFFIX):
+                official += _official(set_name, e.path, problems)
+            elif "@" in e.name:
+                ours += _ours(set_name, e.path, e.name, problems)
         # a raw VBench file next to its ``<dim>@vbench.json`` conversion must not count twice
         seen = {(r[1], r[3]) for r in ours}
         rows += ours + [r for r in official if (r[1], r[3]) not in seen]
-    return rows
-
-
-def read_index(campaign: str | os.PathLike) -> list[dict[str, Any]]:
-    """The campaign's ``index.jsonl``: latest line per ``job`` wins, in job order."""
-    latest: dict[Any, dict[str, Any]] = {}
-    for row in read_jsonl(Path(campaign) / "index.jsonl"):
-        latest[row.get("job", len(latest))] = row
-    return [latest[k] for k in sorted(latest, key=str)]
-
-
-def find_runs(root: str | os.PathLike) -> list[tuple[str, dict[str, Any] | None]]:
-    """``(run_dir, index_row)`` pairs under a campaign folder, a folder of runs, or one run folder."""
-    root = os.fspath(root)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: no such folder")
-    if os.path.isfile(os.path.join(root, "results.json")):
-        return [(root, None)]
-    by_dir: dict[str, dict[str, Any] | None] = {}
-    for row in read_index(root):
-        rd = row.get("run_dir")
-        key = os.path.normpath(os.path.join(root, rd)) if rd else f"<job {row.get('job')}>"
-        by_dir[key] = row
-    base = os.path.join(root, "runs") if os.path.isdir(os.path.join(root, "runs")) else root
-    for e in os.scandir(base):
-        if e.is_dir() and not e.name.startswith("."):
-            by_dir.setdefault(os.path.normpath(e.path), None)
-    return sorted(by_dir.items())
+    try:  # official results straight in a results folder (no eval/<set>/ around them)
+        loose = sorted(e.path for e in os.scandir(run_dir) if e.name.endswith(VBENCH_SUFFIX) and e.is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        loose = []
+    for path in loose:
+        rows += _official(VBENCH_BACKEND, path, problems)
+    return rows + _reported(run_dir, problems)
 
 
 def collect(root: str | os.PathLike) -> pd.DataFrame:
-    """Long-form table of a campaign: ``RUN_COLUMNS`` + ablation-axis columns + ``METRIC_COLUMNS``.
+    """Long-form table of a campaign: ``RUN_COLUMNS`` + swept-setting columns + ``METRIC_COLUMNS``.
 
-    A run without metrics (diverged, failed, not evaluated) appears once with ``metric`` = None.
+    A run without metrics (diverged, failed, not evaluated) appears once with ``metric`` = None;
+    ``df.attrs["problems"]`` lists every file or index line that could not be used, with the reason.
     """
+    problems: list[Problem] = []
+    found = find_runs(root, problems)
+    infos = [run_info(run_dir, idx, problems) for run_dir, idx in found]
+    swept = assign_arms(infos)
     records: list[tuple] = []
-    all_axes: list[dict[str, str]] = []
-    for run_dir, idx in find_runs(root):
-        info, axes = _run_info(run_dir, idx)
+    settings: list[dict[str, str]] = []
+    for (run_dir, _), info in zip(found, infos):
         head = tuple(info[c] for c in RUN_COLUMNS)
-        rows = _scan_eval(run_dir) or [(None,) * 5 + (math.nan, None, None, None)]
+        rows = _scan_eval(run_dir, problems) or [(None,) * 6 + (math.nan, None, None, None)]
         records.extend(head + r for r in rows)
-        all_axes.extend([axes] * len(rows))
+        settings.extend([info["settings"]] * len(rows))
     df = pd.DataFrame.from_records(records, columns=RUN_COLUMNS + METRIC_COLUMNS)
-    keys = sorted({k for a in all_axes for k in a})
-    for k in keys:
-        col = k if k not in df.columns else f"override.{k}"
-        df[col] = [a.get(k) for a in all_axes]
-    df.attrs["axes"] = keys
+    for k in swept:
+        df[k if k not in df.columns else f"override.{k}"] = [s.get(k) for s in settings]
+    df.attrs["axes"] = swept
     df.attrs["root"] = os.fspath(root)
+    df.attrs["problems"] = [{"path": p.path, "problem": p.problem} for p in problems]
     return df
 
 
 def collect_per_video(
     df: pd.DataFrame, metric: str, backend: str | None = None, set_name: str | None = None
 ) -> pd.DataFrame:
-    """Per-video values of one metric for the runs in ``df``: columns run, arm, seed, status, video, value."""
+    """Per-video values of one metric for the runs in ``df``: columns run, arm, seed, status, set, video, value."""
     sel = df[df["metric"] == metric]
     if isinstance(backend, str):
         sel = sel[sel["backend"] == backend]
     if isinstance(set_name, str):
         sel = sel[sel["set"] == set_name]
     out: list[tuple] = []
+    scratch: list[Problem] = []
     for row in sel.itertuples(index=False):
-        try:
-            data = _load_json(row.source)
-        except (OSError, MalformedFileError):
+        data = load_json(row.file, scratch) if isinstance(row.file, str) and os.path.isfile(row.file) else None
+        if not isinstance(data, dict):
             continue
-        if row.source.endswith(VBENCH_SUFFIX):
-            entry = data.get(metric, [None, []])
+        if row.file.endswith(VBENCH_SUFFIX):
+            entry = data.get(metric)
+            videos = entry[-1] if isinstance(entry, list) and len(entry) > 1 and isinstance(entry[-1], list) else []
+            scale = 100.0 if metric == "imaging_quality" else 1.0  # VBench writes per-video MUSIQ on 0-100
             items = [
-                (os.path.basename(str(d.get("video_path"))), d.get("video_results"))
-                for d in (entry[1] if isinstance(entry, list) and len(entry) > 1 else [])
+                (os.path.basename(str(d.get("video_path"))), _num(d.get("video_results")) / scale)
+                for d in videos
+                if isinstance(d, dict)
             ]
-            items = [(v, _num(x) / (100.0 if metric == "imaging_quality" else 1.0)) for v, x in items]
         else:
-            items = [(v, _num(x)) for v, x in (data.get("per_video") or {}).items()]
+            pv = data.get("per_video")
+            items = [(v, _num(x)) for v, x in (pv.items() if isinstance(pv, dict) else [])]
         out.extend((row.run, row.arm, row.seed, row.status, row.set, v, x) for v, x in items)
     return pd.DataFrame.from_records(out, columns=["run", "arm", "seed", "status", "set", "video", "value"])

@@ -1,5 +1,6 @@
-"""The self-contained ``index.html``: tables, figures (embedded as data URIs), config diffs, provenance.
+"""The self-contained ``index.html``: tables, official VBench, clips, figures, config diffs, provenance.
 
+Figures and clips are embedded as data URIs.
 Templates are plain ``string.Template`` files in ``templates/`` (no jinja2 dependency); every value put in
 is HTML-escaped here. The page loads nothing from the network and runs no script.
 """
@@ -16,8 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from aad_bench.reporting.clips import Clip
 from aad_bench.reporting.plots import Figure
-from aad_bench.reporting.tables import Table
+from aad_bench.reporting.render import Table
 
 MAX_DIFF_KEYS = 60
 
@@ -27,8 +29,9 @@ def _template(name: str) -> str:
 
 
 def data_uri(path: Path) -> str:
-    """A ``data:image/png;base64,...`` URI so the page needs no side files."""
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    """A ``data:image/<png|gif>;base64,...`` URI so the page needs no side files."""
+    kind = "gif" if Path(path).suffix == ".gif" else "png"
+    return f"data:image/{kind};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -63,9 +66,7 @@ def config_diffs(df: pd.DataFrame, reference: str) -> dict[str, list[tuple[str, 
         if arm == reference:
             continue
         cfg = load_config(run_dir)
-        keys = sorted(
-            k for k in set(ref) | set(cfg) if ref.get(k) != cfg.get(k) and k.rsplit(".", 1)[-1] != "seed"
-        )
+        keys = sorted(k for k in set(ref) | set(cfg) if ref.get(k) != cfg.get(k) and k.rsplit(".", 1)[-1] != "seed")
         out[arm] = [(k, ref.get(k, "∅"), cfg.get(k, "∅")) for k in keys]
     return out
 
@@ -90,11 +91,11 @@ def _configs_html(diffs: dict[str, list[tuple[str, Any, Any]]]) -> str:
 
 
 def status_html(df: pd.DataFrame) -> str:
-    """Run counts per status and the reason of every run that did not finish."""
+    """Run counts per status, the reason of every run that did not finish, and every unusable file."""
     runs = df.drop_duplicates("run_dir")
     counts = runs["status"].fillna("missing").value_counts()
     head = ", ".join(f"{html.escape(str(s))}: {n}" for s, n in counts.items())
-    bad = runs[runs["status"] != "finished"]
+    bad = runs[~runs["status"].isin(("finished", "evaluated", "reported"))]
     rows = "".join(
         f'<tr><th scope="row">{html.escape(str(r.run))}</th><td>{html.escape(str(r.arm))}</td>'
         f'<td class="bad">{html.escape(str(r.status))}</td><td>{html.escape(str(r.reason or ""))}</td>'
@@ -109,7 +110,49 @@ def status_html(df: pd.DataFrame) -> str:
         if rows
         else ""
     )
-    return f"<p>{len(runs)} runs — {head}</p>{table}"
+    return f"<p>{len(runs)} runs — {head}</p>{table}{problems_html(df.attrs.get('problems') or [])}"
+
+
+def problems_html(problems: list[dict]) -> str:
+    """Files and index lines the report could not use, with why (``df.attrs["problems"]``)."""
+    if not problems:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{html.escape(p['path'])}</code></td><td>{html.escape(p['problem'])}</td></tr>" for p in problems
+    )
+    return (
+        f'<p class="bad">{len(problems)} file(s) or line(s) could not be used (the rest of the report is '
+        f'complete):</p><table id="problems"><thead><tr><th>file</th><th>problem</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def clips_html(clips: list[Clip], titles: dict[str, str]) -> str:
+    """Each arm's looping clip per video set, arms side by side (one row per set); ``titles``: every arm."""
+    if not clips:
+        return '<p class="note">No videos in the runs (videos/&lt;set&gt;/*.mp4).</p>'
+    arms = list(dict.fromkeys(c.arm for c in clips))
+    sets = sorted({c.set for c in clips})
+    titles = {c.arm: c.title for c in clips}
+    by = {(c.arm, c.set): c for c in clips}
+    head = "".join(f"<th>{html.escape(titles[a])}</th>" for a in arms)
+    body = ""
+    for s in sets:
+        cells = "".join(
+            f'<td><img class="clip" src="{data_uri(by[a, s].path)}" alt="{html.escape(titles[a])}, {html.escape(s)}" '
+            f'title="{html.escape(by[a, s].video)}"></td>'
+            if (a, s) in by
+            else '<td class="missing">—</td>'
+            for a in arms
+        )
+        body += f'<tr><th scope="row">{html.escape(s)}</th>{cells}</tr>'
+    rest = [t for a, t in titles.items() if a not in set(arms)]
+    more = f'<p class="note">No videos from: {html.escape(", ".join(rest))}.</p>' if rest else ""
+    return (
+        '<div class="clips"><table id="clips"><thead><tr><th>set</th>'
+        f"{head}</tr></thead><tbody>{body}</tbody></table></div>{more}"
+        '<p class="note">First video of each set from the first run of each arm, looping at its frame rate.</p>'
+    )
 
 
 def provenance_html(df: pd.DataFrame, max_runs: int = 500) -> str:
@@ -132,13 +175,12 @@ def provenance_html(df: pd.DataFrame, max_runs: int = 500) -> str:
         f"<li>git: {html.escape(', '.join(f'{k} ×{n}' for k, n in shas.items()))}</li>",
         f"<li>hosts: {html.escape(', '.join(sorted(hosts)))}</li>",
     ]
-    items += [
-        f"<li>{html.escape(k)}: {html.escape(', '.join(sorted(v)))}</li>" for k, v in sorted(versions.items())
-    ]
+    items += [f"<li>{html.escape(k)}: {html.escape(', '.join(sorted(v)))}</li>" for k, v in sorted(versions.items())]
     return "<ul>" + "".join(items) + "</ul>"
 
 
 def figures_html(figures: list[Figure]) -> str:
+    """Every figure with its caption (or a line saying there is none)."""
     if not figures:
         return '<p class="note">No figure data (no curves, training logs or long videos).</p>'
     return "\n".join(
@@ -153,14 +195,18 @@ def render_page(
     meta: str,
     df: pd.DataFrame,
     tables: list[Table],
+    vbench: list[Table],
+    clips: str,
     comparisons: str,
     figures: list[Figure],
     reference: str,
 ) -> str:
     """The whole page as one string."""
-    nav = " ".join(
-        f'<a href="#{s}">{s}</a>'
-        for s in ("status", "tables", "comparisons", "figures", "configs", "provenance")
+    sections = ("status", "tables", "vbench", "clips", "comparisons", "figures", "configs", "provenance")
+    nav = " ".join(f'<a href="#{s}">{s}</a>' for s in sections)
+    no_vbench = (
+        '<p class="note">No official VBench results (eval/&lt;set&gt;/*_eval_results.json, &lt;dim&gt;@vbench.json '
+        "or reported.json) in these runs.</p>"
     )
     return Template(_template("report.html")).substitute(
         title=html.escape(title),
@@ -169,6 +215,8 @@ def render_page(
         css=_template("style.css"),
         status=status_html(df),
         tables="\n".join(t.html() for t in tables),
+        vbench="\n".join(t.html() for t in vbench) or no_vbench,
+        clips=clips,
         reference=html.escape(reference),
         comparisons=comparisons,
         figures=figures_html(figures),

@@ -1,11 +1,11 @@
 """Statistics over seeds: mean, std, n, t-based 95% CI; paired comparisons; VBench aggregates.
 
-Only runs with status ``finished`` contribute values; the others are counted per arm so tables can mark them.
+Only runs with a value status (``finished``; ``evaluated`` = scored videos without a results.json; ``reported`` =
+numbers copied from a paper) contribute values; the others are counted per arm so tables can mark them.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -13,13 +13,28 @@ import pandas as pd
 from scipy import stats as st
 
 from aad_bench.evaluation import vbench_scores as vs
-from aad_bench.reporting.collect import collect_per_video
+from aad_bench.reporting.collect import METRIC_COLUMNS, collect_per_video
+from aad_bench.reporting.runs import VALUE_STATUSES
+
+VBENCH = "vbench"  # official VBench numbers (their own composites)
 
 GROUP = ["arm", "set", "metric", "backend"]
 STATUS_COUNTS = ("finished", "diverged", "failed", "running")
-PAIRED_COLUMNS = ["arm", "reference", "metric", "backend", "on", "n_pairs", "mean_diff", "ci_lo", "ci_hi",
-                  "t", "p", "effect_size"]
-ARM_ATTRS = ("method", "nfe", "backbone", "logit", "warmup")
+PAIRED_COLUMNS = [
+    "arm",
+    "reference",
+    "metric",
+    "backend",
+    "on",
+    "n_pairs",
+    "mean_diff",
+    "ci_lo",
+    "ci_hi",
+    "t",
+    "p",
+    "effect_size",
+]
+ARM_ATTRS = ("method", "display", "title", "order", "nfe", "nfe_clip", "backbone", "logit", "warmup", "source")
 
 
 def t_ci(values: np.ndarray | list[float], conf: float = 0.95) -> tuple[float, float, int, float]:
@@ -40,7 +55,8 @@ def run_status(df: pd.DataFrame) -> pd.DataFrame:
     """Per arm: attributes (method, nfe, ...), number of runs and runs per status (``n_diverged``...)."""
     attrs = [c for c in ARM_ATTRS if c in df.columns]
     runs = df.drop_duplicates("run_dir")[["arm", "status", *attrs]]
-    counts = pd.crosstab(runs["arm"], runs["status"].fillna("missing"))
+    status = runs["status"].fillna("missing").where(~runs["status"].isin(VALUE_STATUSES), "finished")
+    counts = pd.crosstab(runs["arm"], status)
     out = runs.groupby("arm")[attrs].first()
     out["n_runs"] = counts.sum(axis=1)
     for s in STATUS_COUNTS:
@@ -57,7 +73,7 @@ def aggregate(df: pd.DataFrame, conf: float = 0.95, by: list[str] | None = None)
     """
     by = by or GROUP
     m = df[df["metric"].notna()]
-    ok = m[(m["status"] == "finished") & np.isfinite(m["value"].astype(float))]
+    ok = m[m["status"].isin(VALUE_STATUSES) & np.isfinite(m["value"].astype(float))]
     g = ok.groupby(by, dropna=False)["value"]
     agg = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "n": g.count()}).reset_index()
     keys = m[by[1:]].drop_duplicates()
@@ -70,6 +86,9 @@ def aggregate(df: pd.DataFrame, conf: float = 0.95, by: list[str] | None = None)
     agg["ci_lo"], agg["ci_hi"] = agg["mean"] - agg["ci"], agg["mean"] + agg["ci"]
     direction = m.dropna(subset=["direction"]).groupby("metric")["direction"].first()
     agg["direction"] = agg["metric"].map(direction)
+    if "proxy_for" in m:  # what a weight-free backend stands in for, per (metric, backend)
+        proxy = m.dropna(subset=["proxy_for"]).groupby(["metric", "backend"])["proxy_for"].first().to_dict()
+        agg["proxy_for"] = [proxy.get(k) for k in zip(agg["metric"], agg["backend"])]
     return agg.merge(run_status(df), on="arm", how="left")
 
 
@@ -106,10 +125,10 @@ def paired_compare(
     (equal to ``scipy.stats.ttest_rel``), and Cohen's d_z = mean_diff / sd_diff.
     """
     if on == "video":
-        pv = collect_per_video(df[df["status"] == "finished"], metric, backend, set_name)
+        pv = collect_per_video(df[df["status"].isin(VALUE_STATUSES)], metric, backend, set_name)
         wide = pv.groupby(["arm", "video"])["value"].mean().unstack("arm")
     else:
-        sel = df[(df["metric"] == metric) & (df["status"] == "finished")]
+        sel = df[(df["metric"] == metric) & df["status"].isin(VALUE_STATUSES)]
         if isinstance(backend, str):
             sel = sel[sel["backend"] == backend]
         if isinstance(set_name, str):
@@ -128,56 +147,53 @@ def paired_compare(
 
 
 def add_vbench_aggregates(df: pd.DataFrame) -> pd.DataFrame:
-    """Append per-run rows for VBench Quality / I2V Quality / I2V / I2V Total recomputed from dimensions.
+    """Append per-run rows for VBench's composite scores (official constants) wherever their dims are complete.
 
-    A dimension measured with several backends (e.g. dynamic_degree by DIS and by RAFT) yields one
-    aggregate per backend choice, labelled with the backends used (never mixed silently).
+    Per run and set, at most two of each: one from official VBench dims only (backend ``vbench``) and one from
+    the dims measured here, each dim from a single backend — real weights before weight-free proxies — and
+    labelled with the backends used, so DIS and RAFT (or a proxy and the real model) are never mixed.
     """
-    dims = set(vs.I2V_QUALITY_DIMS + vs.I2V_DIMS + vs.QUALITY_DIMS)
-    m = df[df["metric"].isin(dims)]
+    dims = set(vs.I2V_QUALITY_DIMS + vs.I2V_DIMS + vs.QUALITY_DIMS + vs.SEMANTIC_DIMS)
+    m = df[df["metric"].isin(dims) & np.isfinite(df["value"].astype(float))]
     if m.empty:
         return df
-    runcols = [
-        c
-        for c in df.columns
-        if c not in ("metric", "version", "backend", "direction", "value", "n_videos", "n_errors", "source")
-    ]
-    # runs measured with the same (dim, backend) set share a signature; only within one do backends combine
-    pairs = m.groupby(["run_dir", "set"])[["metric", "backend"]].apply(
-        lambda g: tuple(sorted(zip(g["metric"], g["backend"].fillna(""))))
-    )
-    new = []
-    for sig, keys in pairs.groupby(pairs).groups.items():
-        sub = m.set_index(["run_dir", "set"]).loc[list(keys)].reset_index()
-        new += _aggregates_for(sub, sig, runcols)
-    return pd.concat([df, *new], ignore_index=True) if new else df
-
-
-def _aggregates_for(m: pd.DataFrame, sig: tuple, runcols: list[str]) -> list[pd.DataFrame]:
-    """VBench aggregates for runs sharing one (dim, backend) signature, one per choice of backends."""
-    options: dict[str, list[str]] = {}
-    for dim, backend in sig:
-        options.setdefault(dim, []).append(backend)
-    multi = [d for d in options if len(options[d]) > 1]
-    out = []
-    for choice in itertools.product(*(options[d] for d in multi)):
-        chosen = dict(zip(multi, choice))
-        keep = m[[chosen.get(mt, b) == b for mt, b in zip(m["metric"], m["backend"].fillna(""))]]
-        wide = keep.pivot_table(index=["run_dir", "set"], columns="metric", values="value", aggfunc="first")
-        base = keep.drop_duplicates(["run_dir", "set"]).set_index(["run_dir", "set"], drop=False)[runcols]
-        label = "+".join(sorted(set(keep["backend"].dropna())))
-        for name, (fn, need) in vs.AGGREGATES.items():
-            if set(need) <= set(wide.columns):
-                vals = fn({d: wide[d].to_numpy(dtype=float) for d in need})
-                extra = dict(
-                    metric=name,
-                    version="official",
-                    backend=label,
-                    direction="up",
-                    value=vals,
-                    n_videos=None,
-                    n_errors=None,
-                    source=None,
-                )
-                out.append(base.loc[wide.index].assign(**extra).reset_index(drop=True))
+    official = m[m["backend"] == VBENCH]
+    measured = m[m["backend"] != VBENCH].assign(_proxy=lambda x: x["proxy_for"].notna())
+    measured = measured.sort_values(["_proxy", "backend"]).drop_duplicates(["run_dir", "set", "metric"])
+    runcols = [c for c in df.columns if c not in METRIC_COLUMNS]
+    new = [_composites(part, runcols) for part in (official, measured.drop(columns="_proxy")) if not part.empty]
+    new = [n for n in new if not n.empty]
+    if not new:
+        return df
+    out = pd.concat([df, *new], ignore_index=True)
+    out.attrs = dict(df.attrs)  # axes, root, problems travel with the data
     return out
+
+
+def _composites(part: pd.DataFrame, runcols: list[str]) -> pd.DataFrame:
+    """Composite rows of every run and set in ``part`` (one row per run, set and dimension), vectorised."""
+    key = ["run_dir", "set"]
+    value = part.pivot_table(index=key, columns="metric", values="value", aggfunc="first")
+    backend = part.pivot_table(index=key, columns="metric", values="backend", aggfunc="first")
+    proxy = part.assign(_p=part["proxy_for"].notna()).pivot_table(
+        index=key, columns="metric", values="_p", aggfunc="first"
+    )
+    base = part.drop_duplicates(key).set_index(key)[[c for c in runcols if c not in key]]
+    out = []
+    for name, (fn, need) in vs.AGGREGATES.items():
+        if not set(need) <= set(value.columns):
+            continue
+        ok = value[list(need)].notna().all(axis=1)
+        if not ok.any():
+            continue
+        vals = fn({d: value.loc[ok, d].to_numpy(dtype=float) for d in need})
+        labels = ["+".join(sorted(set(r))) for r in backend.loc[ok, list(need)].itertuples(index=False)]
+        flags = proxy.loc[ok, list(need)].fillna(False).astype(bool)
+        notes = [
+            f"VBench's score (stand-ins used for {', '.join(d for d, f in zip(need, r) if f)})" if any(r) else None
+            for r in flags.itertuples(index=False)
+        ]
+        rows = base.loc[value.index[ok]].reset_index()
+        rows = rows.assign(metric=name, version="official", backend=labels, proxy_for=notes, direction="up", value=vals)
+        out.append(rows)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()

@@ -15,20 +15,22 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from aad_bench.data.toy import eval_conditions
+from aad_bench.data.sources import eval_conditions, latent_frames, video_fps
 from aad_bench.models.codec import codec_for
 from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.samplers import causal_rollout, teacher_sample
+from aad_bench.sampling.text import caption_context
 from aad_bench.video.io import Mp4Writer, contact_sheet, to_uint8
 from aad_bench.video.sets import VideoSetWriter, video_name
-from aad_bench.world.motion import motion_summary
+from aad_bench.world.motion import FROZEN_SPEED, motion_summary
+from aad_bench.world.tracking import mean_speed
 
 
 def write_videos(cfg: DictConfig, folder: Path, stems: list[str], cond: torch.Tensor, gen: torch.Tensor,
                  metas: list[dict], extra: dict[str, Any]) -> list[np.ndarray]:
     """Write generated clips (cond frame + generated frames) as a video set; returns the uint8 clips."""
-    writer = VideoSetWriter(folder, cfg.world.fps, meta=extra)
+    writer = VideoSetWriter(folder, video_fps(cfg), meta=extra)
     clips = []
     pixels = codec_for(cfg).decode(torch.cat([cond[:, None], gen], 1))
     for i, stem in enumerate(stems):
@@ -36,6 +38,7 @@ def write_videos(cfg: DictConfig, folder: Path, stems: list[str], cond: torch.Te
         clips.append(clip)
         entry = {"seed": extra.get("seed", 0) + i, "frames": len(clip), "method": extra.get("method"),
                  "sampling": extra.get("sampling"), "gt": metas[i].get("gt")}
+        entry.update({k: metas[i][k] for k in ("clip", "caption") if k in metas[i]})
         writer.add(video_name(stem), clip, entry, image=clip[0])
     return clips
 
@@ -46,8 +49,29 @@ def summarize_motion(clips: list[np.ndarray], metas: list[dict], sheet: Path) ->
     See :func:`aad_bench.world.motion.motion_summary`; the sheet shows the first 8 clips.
     """
     contact_sheet(clips[:8], sheet)
-    s = motion_summary(clips, [m["gt"] for m in metas])
+    if any(m.get("gt") is None for m in metas):  # real data: tracked speeds against the data clips' own
+        s = tracked_summary(clips, [m["data_speed"] for m in metas])
+    else:
+        s = motion_summary(clips, [m["gt"] for m in metas])
     return {k: s[k] for k in ("speed_ratio", "frozen_share", "speed", "data_speed")} | {"contact_sheet": str(sheet)}
+
+
+def tracked_summary(clips: list[np.ndarray], data_speeds: list[float]) -> dict[str, Any]:
+    """:func:`motion_summary`'s numbers without ground truth: tracked speeds of generated and data clips."""
+    speeds, data = np.array([mean_speed(c) for c in clips]), np.array(data_speeds, dtype=np.float64)
+    moving = data >= FROZEN_SPEED
+    return {"speed_ratio": float(speeds.mean() / max(data.mean(), 1e-9)),
+            "frozen_share": float((speeds[moving] < FROZEN_SPEED).mean()) if moving.any() else 0.0,
+            "speed": float(speeds.mean()), "data_speed": float(data.mean())}
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":  # time the work, not its launch
+        torch.cuda.synchronize(dev)
 
 
 def _student_meta(cfg: DictConfig, student: VideoDiT) -> dict[str, Any]:
@@ -67,22 +91,30 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
     ck, steps = student.cfg.chunk, tuple(cfg.method.student.steps)
     chunks = -(-frames // ck)
     noise = torch.randn((n, chunks * ck, *cond.shape[1:]), generator=torch.Generator().manual_seed(cfg.sample.seed))
+    dev = _device(student)  # noise is drawn on the CPU (the same videos on every device), the model runs on its own
+    cond_d, noise = cond.to(dev), noise.to(dev)
+    ctx, prompts = caption_context(cfg, student, [m.get("caption") for m in metas], dev)
     meta = _student_meta(cfg, student)
+    meta["sampling"].update(prompts)
     # one untimed chunk first: the first call pays for allocator and kernel warm-up
-    causal_rollout(student, cond[:1], 1, noise=noise[:1, :ck], steps=steps)
-    if not stream:
+    causal_rollout(student, cond_d[:1], 1, noise=noise[:1, :ck], steps=steps,
+                   context=None if ctx is None else ctx[:1])
+    codec = codec_for(cfg)
+    if not stream or codec.temporal_ratio > 1:  # a temporal VAE decodes whole clips, not chunk by chunk
+        _sync(dev)
         t0 = time.perf_counter()
-        gen = causal_rollout(student, cond, chunks, noise=noise, steps=steps)
+        gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps, context=ctx).cpu()
         dt = (time.perf_counter() - t0) / n
         return write_videos(cfg, folder, stems, cond, gen[:, :frames], metas, meta), metas, dt
-    codec = codec_for(cfg)
-    writer = VideoSetWriter(folder, cfg.world.fps, meta=meta)
-    mp4s = [Mp4Writer(folder / video_name(s), cfg.world.fps) for s in stems]
+    writer = VideoSetWriter(folder, video_fps(cfg), meta=meta)
+    mp4s = [Mp4Writer(folder / video_name(s), video_fps(cfg)) for s in stems]
     for w, c in zip(mp4s, cond):
         w.write(to_uint8(codec.decode(c[None, None])[0]))
+    _sync(dev)
     t0 = time.perf_counter()
-    gen = causal_rollout(student, cond, chunks, noise=noise, steps=steps,
-                         on_chunk=lambda x: [w.write(to_uint8(px)) for px, w in zip(codec.decode(x), mp4s)])
+    gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps, context=ctx,
+                         on_chunk=lambda x: [w.write(to_uint8(px)) for px, w in zip(codec.decode(x.cpu()), mp4s)])
+    gen = gen.cpu()
     dt = (time.perf_counter() - t0) / n
     clips = []
     for i, (w, stem) in enumerate(zip(mp4s, stems)):
@@ -100,12 +132,18 @@ def sample_teacher(cfg: DictConfig, teacher: VideoDiT, out_dir: Path, n: int
     stems, cond, metas = eval_conditions(cfg, "eval", n)
     s = cfg.teacher.sample
     g = torch.Generator().manual_seed(cfg.sample.seed)
-    teacher_sample(teacher, cond[:1], cfg.world.frames - 1, 1, s.cfg, s.shift, generator=g)  # untimed warm-up
-    g.manual_seed(cfg.sample.seed)
+    noise = torch.randn((n, latent_frames(cfg) - 1, *cond.shape[1:]), generator=g).to(_device(teacher))
+    cond_d = cond.to(noise.device)  # noise drawn on the CPU: the same videos on every device
+    ctx, prompts = caption_context(cfg, teacher, [m.get("caption") for m in metas], noise.device)
+    teacher_sample(teacher, cond_d[:1], latent_frames(cfg) - 1, 1, s.cfg, s.shift, noise=noise[:1],
+                   context=None if ctx is None else ctx[:1])  # warm-up
+    _sync(noise.device)
     t0 = time.perf_counter()
-    gen = teacher_sample(teacher, cond, cfg.world.frames - 1, s.steps, s.cfg, s.shift, generator=g)
+    gen = teacher_sample(teacher, cond_d, latent_frames(cfg) - 1, s.steps, s.cfg, s.shift, noise=noise,
+                         context=ctx).cpu()
     dt = time.perf_counter() - t0
-    sampling = {"steps": s.steps, "cfg": s.cfg, "shift": s.shift, "nfe": s.steps * (2 if s.cfg != 1 else 1)}
+    sampling = {"steps": s.steps, "cfg": s.cfg, "shift": s.shift, "nfe": s.steps * (2 if s.cfg != 1 else 1),
+                **prompts}
     clips = write_videos(cfg, out_dir, stems, cond, gen, metas,
                          {"method": "teacher", "seed": cfg.sample.seed, "sampling": sampling})
     return clips, metas, {"seconds_per_video": dt / n, **sampling}
@@ -116,7 +154,7 @@ def sample_run(cfg: DictConfig, run: RunFolder, model: VideoDiT) -> dict[str, An
 
     ``model`` is the teacher for ``method=teacher`` (multi-step sampler), else the trained causal student.
     """
-    gen_frames = cfg.world.frames - 1
+    gen_frames = latent_frames(cfg) - 1
     if not cfg.method.stages:
         clips, metas, timing = sample_teacher(cfg, model, run.videos("train_len"), cfg.sample.n_videos)
         summary = summarize_motion(clips, metas, run.path / "contact_sheet.png")

@@ -15,8 +15,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from aad_bench.config import compose, hydra_overrides
+from aad_bench.engine import setup
 from aad_bench.evaluation.runner import evaluate_path
-from aad_bench.reporting.cli import write_report
+from aad_bench.reporting.report import write_report
 from aad_bench.tasks import distill as distill_task
 from aad_bench.utils.io import atomic_write_json, atomic_write_text
 
@@ -63,9 +64,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Run every arm (resumable, finished arms are reused) and print the comparison."""
     methods = list(cfg.demo.methods)
     results: dict[str, dict[str, Any]] = {}
-    for i, m in enumerate(methods, 1):
-        print(f"[demo {i}/{len(methods)}] {m}", flush=True)
-        results[m] = distill_task.run(compose_arm(cfg, m))
+    engine = setup(cfg.get("trainer"))  # one process group for all arms (each arm's run joins it)
+    try:
+        for i, m in enumerate(methods, 1):
+            print(f"[demo {i}/{len(methods)}] {m}", flush=True)
+            results[m] = distill_task.run(compose_arm(cfg, m))
+    finally:
+        engine.rt.close()
+    if not engine.rt.is_main:
+        return {"status": "finished", "rank": engine.rt.rank}
     teacher_s = (results.get("teacher", {}).get("summary") or {}).get("seconds_per_video")
     rows = [_row(m, r, teacher_s) for m, r in results.items()]
     table = format_table(rows)

@@ -7,7 +7,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.config import hydra_overrides, run_dir
+from aad_bench.data.sources import latent_frames
 from aad_bench.data.toy import training_data
+from aad_bench.engine import Engine, setup
+from aad_bench.engine.settings import check_run
+from aad_bench.models.backbones import backbone_config
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.videos import sample_teacher, summarize_motion
 from aad_bench.training.divergence import Diverged
@@ -15,16 +19,34 @@ from aad_bench.training.teacher import get_teacher
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Teacher task: data → teacher (cached, shared) → samples + motion check in this job's run folder."""
+    """Teacher task: data → teacher (cached, shared) → samples + motion check in this job's run folder.
+
+    Under a distributed engine every rank trains the teacher; rank 0 alone writes the run folder and samples.
+    """
+    engine = setup(cfg.get("trainer"))
+    try:
+        return _run(cfg, engine)
+    finally:
+        engine.rt.close()
+
+
+def _run(cfg: DictConfig, engine: Engine) -> dict[str, Any]:
+    rt, mcfg = engine.rt, backbone_config(cfg.model)
+    check_run(rt.settings, rt.dp_size, {"teacher.batch": cfg.teacher.batch}, mcfg.heads,
+              latent_frames(cfg) * mcfg.tokens_per_frame, cfg.model.get("arch", "dit"))
     run = RunFolder(run_dir(cfg))
-    if run.is_finished():
+    if rt.main_decides(run.is_finished):
         print(f"teacher task already finished: {run.path} (not overwritten)")
         return run.results()
     run.start(OmegaConf.to_yaml(cfg), {"task": "teacher", "method": "teacher", "seed": cfg.seed,
-                                       "run_name": run.path.name, "overrides": hydra_overrides()})
+                                       "run_name": run.path.name, "overrides": hydra_overrides()},
+              extra_provenance={"distributed": rt.describe()})
     try:
-        teacher, tdir = get_teacher(cfg, training_data(cfg), progress=cfg.progress)
-        clips, metas, timing = sample_teacher(cfg, teacher, run.videos("train_len"), cfg.sample.n_videos)
+        teacher, tdir = get_teacher(cfg, training_data(cfg), progress=cfg.progress and rt.is_main, engine=engine)
+        if not rt.is_main:
+            return {"status": "finished", "rank": rt.rank}
+        clips, metas, timing = sample_teacher(cfg, teacher.to(rt.device), run.videos("train_len"),
+                                              cfg.sample.n_videos)
         motion = summarize_motion(clips, metas, run.path / "contact_sheet.png")
     except Diverged as d:
         return run.finish("diverged", d.reason, stage=d.stage, step=d.step)

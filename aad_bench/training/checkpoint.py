@@ -1,7 +1,8 @@
-"""Stage-tagged checkpoints: atomic writes, latest + previous kept, corrupt latest falls back to the previous one.
+"""Stage-tagged checkpoints: atomic writes, latest + previous kept; resume may fall back, final weights never do.
 
-Files are ``<stage>-<step:07d>.pt`` (a global ``seq`` makes "latest" well-defined across stages). Loading uses
-``torch.load(weights_only=True)``: a checkpoint is data, never code.
+Files are ``<seq:04d>-<stage>-<step:07d>.pt`` (a global ``seq`` makes "latest" well-defined across stages). Loading
+uses ``torch.load(weights_only=True)``: a checkpoint is data, never code. Distributed engines checkpoint mid-stage as
+a folder of the same name without ``.pt`` (sharded, see ``aad_bench.engine.checkpoint``); stage ends stay files.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import torch
 from aad_bench.utils.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
-_NAME = re.compile(r"^(\d{4})-(?P<stage>[a-z0-9_]+)-(?P<step>\d{7})\.pt$")
+_NAME = re.compile(r"^(\d{4})-(?P<stage>[a-z0-9_]+)-(?P<step>\d{7})(\.pt)?$")
 
 
 class CheckpointError(RuntimeError):
@@ -25,25 +27,49 @@ class CheckpointError(RuntimeError):
 
 
 def _entries(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.glob("*.pt") if _NAME.match(p.name)) if folder.is_dir() else []
+    """Checkpoint files and complete sharded folders, oldest first."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if _NAME.match(p.name)
+                  and (p.suffix == ".pt" or (p / "meta.json").is_file()))
+
+
+def next_name(folder: str | Path, stage: str, step: int) -> str:
+    """The name (without ``.pt``) of the next checkpoint in ``folder``."""
+    existing = _entries(Path(folder))
+    seq = int(existing[-1].name[:4]) + 1 if existing else 0
+    return f"{seq:04d}-{stage}-{step:07d}"
+
+
+def prune(folder: str | Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints (files or sharded folders)."""
+    for old in _entries(Path(folder))[:-keep]:
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 def save_checkpoint(folder: str | Path, stage: str, step: int, state: dict[str, Any], keep: int = 2) -> Path:
-    """Atomically save ``state``; keep only the newest ``keep`` files."""
+    """Atomically save ``state``; keep only the newest ``keep`` checkpoints."""
     folder = Path(folder)
-    existing = _entries(folder)
-    seq = int(existing[-1].name[:4]) + 1 if existing else 0
     buf = io.BytesIO()
     torch.save({**state, "stage": stage, "step": step}, buf)
-    path = atomic_write_bytes(folder / f"{seq:04d}-{stage}-{step:07d}.pt", buf.getvalue())
-    for old in _entries(folder)[:-keep]:
-        old.unlink(missing_ok=True)
+    path = atomic_write_bytes(folder / f"{next_name(folder, stage, step)}.pt", buf.getvalue())
+    prune(folder, keep)
     return path
 
 
 def load_latest(folder: str | Path) -> dict[str, Any] | None:
-    """The newest readable checkpoint (a corrupt newest one is skipped with a warning), or None."""
+    """The newest readable checkpoint (a corrupt newest one is skipped with a warning), or None.
+
+    A sharded folder gives its bookkeeping plus ``"sharded"``: the folder, which the stage loads its models from.
+    """
     for path in reversed(_entries(Path(folder))):
+        if path.is_dir():
+            from aad_bench.engine.checkpoint import read_meta
+
+            return {**read_meta(path)["extra"], "sharded": str(path)}
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # truncated zip, bad pickle opcode, ...
@@ -52,19 +78,22 @@ def load_latest(folder: str | Path) -> dict[str, Any] | None:
     return None
 
 
-def load_final(folder: str | Path, stages: list[str]) -> dict[str, Any]:
-    """The checkpoint a finished run ended with (the newest file, which must hold every stage of ``stages``).
+def load_final(folder: str | Path, stages: list[str] | None = None, step: int | None = None) -> dict[str, Any]:
+    """The checkpoint a finished run ended with: the newest file (with ``stages`` done, at ``step``, if given).
 
-    Sampling and evaluation use this, never an older checkpoint: a corrupt or incomplete final checkpoint raises
-    :class:`CheckpointError` naming the file instead of silently sampling earlier weights.
+    Sampling, evaluation and the cached teacher use this, never an older checkpoint: a corrupt or incomplete
+    final checkpoint raises :class:`CheckpointError` naming the file instead of silently using earlier weights.
     """
     entries = _entries(Path(folder))
     if not entries:
         raise CheckpointError(f"{folder}: no checkpoint (the run has no final weights)")
     state = load_file(entries[-1])
-    if list(state.get("stages_done", [])) != list(stages):
+    if stages is not None and list(state.get("stages_done", [])) != list(stages):
         raise CheckpointError(f"{entries[-1]}: newest checkpoint holds stages {state.get('stages_done')}, "
                               f"not the finished run's {list(stages)}")
+    if step is not None and state.get("step") != step:
+        raise CheckpointError(f"{entries[-1]}: newest checkpoint is from step {state.get('step')}, "
+                              f"not the finished run's last step {step}")
     return state
 
 

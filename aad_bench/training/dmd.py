@@ -21,12 +21,13 @@ from aad_bench.models.dit import VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times, with_cond_frame, x0_from_v
 from aad_bench.sampling.samplers import grad_chunk_set, self_rollout, velocity
 from aad_bench.training.context import DistillContext
-from aad_bench.training.divergence import check_finite, clip_grad
+from aad_bench.training.divergence import check_finite, grad_guard
 from aad_bench.training.optim import make_optimizer, set_lr
-from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.rng import batch, seeded, step_generator
 from aad_bench.training.steplog import StepLogger
 from aad_bench.video.io import to_uint8
 from aad_bench.world.motion import motion_summary
+from aad_bench.world.tracking import mean_speed
 
 STAGE = "dmd"
 
@@ -65,20 +66,23 @@ def critic_loss(critic: VideoDiT, x_fake: torch.Tensor, cond: torch.Tensor, g: t
 
 @torch.no_grad()
 def motion_ratio(student: VideoDiT, cond: torch.Tensor, gts: list[dict[str, Any]], frames: int, steps: list[float],
-                 seed: int, decode=None) -> float:
-    """Sprite speed of fixed rollouts / their data twins' true speed (the early-stopping statistic).
+                 data_speed: float, seed: int, decode=None) -> float:
+    """Motion of fixed rollouts relative to their data (the early-stopping statistic).
 
-    Measured as :func:`aad_bench.world.motion.motion_summary` does (sprites followed from their first-frame
-    appearance), so flicker and speckles cannot pass for motion. ``gts`` is the ground truth of the data clips whose
-    first frames ``cond`` are; ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (identity when None).
+    With ground truth (the toy world's val split) it is the sprite speed / the data twins' true speed, measured as
+    :func:`aad_bench.world.motion.motion_summary` does (sprites followed from their first-frame appearance), so
+    flicker and speckles cannot pass for motion. Without (real video) it is the tracked mean speed of the rollouts
+    / ``data_speed``. ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (identity when None).
     """
-    if len(gts) != len(cond):
-        raise ValueError(f"dmd.early_stop.criterion=motion needs ground truth for every probe ({len(gts)} for "
-                         f"{len(cond)} conditioning frames): the toy world's val split provides it")
+    if gts and len(gts) != len(cond):
+        raise ValueError(f"dmd.early_stop.criterion=motion: {len(gts)} ground truths for {len(cond)} probes")
     g = torch.Generator().manual_seed(seed)
     x = torch.cat([cond[:, None], self_rollout(student, cond, frames, g, steps, None)], 1)
     x = decode(x) if decode is not None else x
-    return motion_summary([to_uint8(c) for c in x], gts)["speed_ratio"]
+    clips = [to_uint8(c) for c in x]
+    if gts:
+        return motion_summary(clips, gts)["speed_ratio"]
+    return sum(mean_speed(c) for c in clips) / len(clips) / max(data_speed, 1e-9)
 
 
 def early_stop_reason(es: DictConfig, step: int, ratio: float | None, start_ratio: float | None) -> str | None:
@@ -121,57 +125,62 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         raise ValueError(f"method.dmd.ratio (critic updates per generator update) must be >= 1, got {dc.ratio}")
     if dc.critic_rollout not in ("fresh", "reuse"):
         raise ValueError(f"method.dmd.critic_rollout must be fresh|reuse, got {dc.critic_rollout!r}")
-    critic = copy.deepcopy(ctx.teacher).requires_grad_(True).train()  # fake score starts at the real score
-    opt_g = make_optimizer(ctx.student.parameters(), dc.lr_gen, betas=dc.betas, weight_decay=dc.weight_decay)
-    opt_c = make_optimizer(critic.parameters(), dc.lr_critic, betas=dc.betas, weight_decay=dc.weight_decay)
+    opt = lambda lr: lambda m: make_optimizer(m.parameters(), lr, betas=dc.betas,  # noqa: E731
+                                              weight_decay=dc.weight_decay)
+    student = ctx.prepare(ctx.student, opt(dc.lr_gen), "student", dc.batch, "method.dmd.batch", dc.grad_clip)
+    with seeded(ctx.seed, "dmd/critic"):
+        critic = copy.deepcopy(ctx.teacher).requires_grad_(True).train()  # fake score starts at the real score
+    critic = ctx.prepare(critic, opt(dc.lr_critic), "critic", dc.batch, "method.dmd.batch", dc.grad_clip,
+                         context_parallel=True)
+    start = ctx.restore(state, {"student": student, "critic": critic})
     checks = dc.early_stop.criterion == "motion"
-    probe = (lambda: motion_ratio(ctx.student, ctx.probe_cond, ctx.probe_gts, ctx.frames, ctx.student_steps,
-                                  ctx.seed, ctx.decode)) if checks else None
-    start, history, passed = 0, [], None
-    if state is not None:
-        critic.load_state_dict(state["critic"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_c.load_state_dict(state["opt_c"])
-        start, history = state["step"], list(state["stage_info"].get(STAGE, {}).get("motion", []))
-        passed = state.get("passed")
+    probe = (lambda: motion_ratio(student, ctx.probe_cond, ctx.probe_gts, ctx.frames, ctx.student_steps,
+                                  ctx.data_speed, ctx.seed, ctx.decode)) if checks else None
+    history = list(state["stage_info"].get(STAGE, {}).get("motion", [])) if state is not None else []
+    passed = None  # the weights of the last motion check that passed: {"step", "student"}
+    if state is not None and checks:
+        kept = ctx.saved_weights(state, "passed")
+        step0 = state["stage_info"].get(STAGE, {}).get("passed_step", start)
+        passed = {"step": step0, "student": kept} if kept is not None else None
     elif checks:  # the reference: motion of the rollouts before any DMD step
         history.append([0, probe()])
     if checks and passed is None:
-        passed = {"step": 0, "student": copy.deepcopy(ctx.student.state_dict())}
-    ctx.student.train()
-    grad_chunks = grad_chunk_set(dc.grad_chunks, ctx.frames // ctx.student.cfg.chunk)
+        passed = {"step": start, "student": student.full_state_dict()}
+    student.train()
+    grad_chunks = grad_chunk_set(dc.grad_chunks, ctx.frames // student.cfg.chunk)
     refresh_grad = bool(ctx.cfg.method.student.get("refresh_grad", False))
     bar = tqdm(total=dc.steps, initial=start, desc="stage II (DMD)", disable=not ctx.progress, leave=False)
-    log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
+    log = StepLogger(ctx.run, STAGE, dz.log_every, bar, ctx.tracker)
     stop, step = None, start
     for step in range(start, dc.steps):
         g = step_generator(ctx.seed, STAGE, step)
         torch.manual_seed(g.initial_seed())
         cond = batch(ctx.data, dc.batch, g)[:, 0]
-        set_lr(opt_g, step, dc.warmup)
+        set_lr(student.optimizer, step, dc.warmup)
 
-        # -- generator: DMD gradient on a self-rollout --
-        x_hat = self_rollout(ctx.student, cond, ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
-        loss_g, extra = dmd_generator_loss(x_hat, cond, ctx.teacher, critic, dc, g)
-        check_finite(STAGE, step, loss_g=loss_g.item())
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        gn = clip_grad(ctx.student.parameters(), dc.grad_clip, STAGE, step, dz.explode_grad)
-        opt_g.step()
+        # -- generator: DMD gradient on a self-rollout (accumulated over parts of the batch) --
+        parts, x_hats = student.parts(dc.batch), []
+        for part in parts:
+            x_hat = self_rollout(student, cond[part], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
+            loss_g, extra = dmd_generator_loss(x_hat, cond[part], ctx.frozen_teacher, critic, dc, g)
+            check_finite(STAGE, step, loss_g=loss_g.item())
+            student.backward(loss_g)
+            x_hats.append(x_hat.detach())
+        gn = student.step(check=grad_guard(STAGE, step, dz.explode_grad))
 
         # -- critic: ``ratio`` denoising updates, each on a fresh no-gradient rollout of the updated student --
         for _ in range(dc.ratio):
-            c_cond, c_x = cond, x_hat.detach()
+            c_conds, c_xs = [cond[p] for p in parts], x_hats
             if dc.critic_rollout == "fresh":
-                c_cond = batch(ctx.data, dc.batch, g)[:, 0]
+                fresh = batch(ctx.data, dc.batch, g)[:, 0]
+                c_conds = [fresh[p] for p in parts]
                 with torch.no_grad():
-                    c_x = self_rollout(ctx.student, c_cond, ctx.frames, g, ctx.student_steps, None)
-            loss_c = critic_loss(critic, c_x, c_cond, g)
-            check_finite(STAGE, step, loss_critic=loss_c.item())
-            opt_c.zero_grad(set_to_none=True)
-            loss_c.backward()
-            clip_grad(critic.parameters(), dc.grad_clip, STAGE, step, dz.explode_grad)
-            opt_c.step()
+                    c_xs = [self_rollout(student, c, ctx.frames, g, ctx.student_steps, None) for c in c_conds]
+            for c_cond, c_x in zip(c_conds, c_xs):
+                loss_c = critic_loss(critic, c_x, c_cond, g)
+                check_finite(STAGE, step, loss_critic=loss_c.item())
+                critic.backward(loss_c)
+            critic.step(check=grad_guard(STAGE, step, dz.explode_grad))
 
         # -- motion check (roll back on failure), logging, checkpoints --
         ratio = None
@@ -180,18 +189,20 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
             history.append([step + 1, ratio])
         log(step + 1, {"loss/dmd": loss_g.item(), "loss/critic": loss_c.item(), "grad_norm": gn, **extra,
                        **({"motion_ratio": ratio} if ratio is not None else {})}, force=ratio is not None)
-        ctx.stage_info[STAGE] = {"motion": history}
         stop = early_stop_reason(dc.early_stop, step + 1, ratio, history[0][1] if history else None)
         if stop:
-            ctx.student.load_state_dict(passed["student"])
             stop += f"; weights restored to generator step {passed['step']}, the last check that passed"
             break
         if ratio is not None:
-            passed = {"step": step + 1, "student": copy.deepcopy(ctx.student.state_dict())}
+            passed = {"step": step + 1, "student": student.full_state_dict()}
+        ctx.stage_info[STAGE] = {"motion": history, **({"passed_step": passed["step"]} if passed else {})}
         if (step + 1) % dz.ckpt_every == 0 and step + 1 < dc.steps:
-            ctx.save(STAGE, step + 1, {"critic": critic, "opt_g": opt_g, "opt_c": opt_c,
-                                       **({"passed": passed} if passed is not None else {})})
+            ctx.save(STAGE, step + 1, {"student": student, "critic": critic},
+                     weights={"passed": passed["student"]} if passed is not None else None)
     bar.close()
+    ctx.end_stage(student)
+    if stop:  # the stage ends with the student of the last passing check, not the collapsed one
+        ctx.student.load_state_dict(passed["student"])
     ctx.stage_info[STAGE] = {"motion": history, "steps": step + 1 if dc.steps > start else start,
                              "stopped_early": stop is not None, "stop_reason": stop or f"step budget {dc.steps}",
                              **({"kept_step": passed["step"]} if stop else {})}

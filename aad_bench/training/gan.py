@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from aad_bench.engine.ema import ShardedEMA
 from aad_bench.methods import method_hook
 from aad_bench.models.discriminator import (
     Discriminator,
@@ -27,10 +28,10 @@ from aad_bench.models.discriminator import (
 from aad_bench.models.rectified_flow import add_noise, frame_times, with_cond_frame
 from aad_bench.sampling.samplers import grad_chunk_set, self_rollout
 from aad_bench.training.context import DistillContext
-from aad_bench.training.divergence import Diverged, check_finite, clip_grad
+from aad_bench.training.divergence import Diverged, check_finite, grad_guard
 from aad_bench.training.dmd import critic_loss, dmd_generator_loss
-from aad_bench.training.optim import EMA, make_optimizer, set_lr
-from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.optim import make_optimizer, set_lr
+from aad_bench.training.rng import batch, seeded, step_generator
 from aad_bench.training.steplog import StepLogger
 
 STAGE = "gan"
@@ -80,43 +81,46 @@ def ema_decay(gc: DictConfig, step: int) -> float:
     return min(float(gc.ema), (1 + step) / (1 + warm + step)) if warm > 0 else float(gc.ema)
 
 
+def _d_groups(disc: Discriminator, gc: DictConfig) -> list[dict[str, Any]]:
+    """Optimizer groups: backbone and heads at their own learning rates (a frozen backbone has no group)."""
+    groups = [{"params": list(disc.backbone_parameters()), "lr": gc.lr_d_backbone},
+              {"params": list(disc.head_parameters()), "lr": gc.lr_d_head}]
+    return [grp for grp in groups if grp["params"]]
+
+
 class DMDTerm:
     """The optional DMD term of the joint DMD+GAN variant: its own critic, trained on the same rollouts.
 
     With ``weight == 0`` (pure GAN, AAD-1's recipe) it is inert: no critic, zero loss, nothing to checkpoint.
     """
 
-    def __init__(self, ctx: DistillContext, weight: float) -> None:
-        self.ctx, self.weight = ctx, weight
-        self.critic = copy.deepcopy(ctx.teacher).requires_grad_(True) if weight > 0 else None
-        self.opt = make_optimizer(self.critic.parameters(), ctx.cfg.method.dmd.lr_critic) if self.critic else None
+    def __init__(self, ctx: DistillContext, weight: float, batch: int) -> None:
+        self.ctx, self.weight, self.critic = ctx, weight, None
+        if weight > 0:
+            opt = lambda m: make_optimizer(m.parameters(), ctx.cfg.method.dmd.lr_critic)  # noqa: E731
+            self.critic = ctx.prepare(copy.deepcopy(ctx.teacher).requires_grad_(True), opt, "critic", batch,
+                                      "method.gan.batch", context_parallel=True)
 
     def generator_loss(self, x_hat: torch.Tensor, cond: torch.Tensor, g: torch.Generator
                        ) -> tuple[torch.Tensor, dict[str, float]]:
         """Weighted DMD loss on a rollout (0 when inert)."""
         if self.critic is None:
             return torch.zeros(()), {}
-        loss, logs = dmd_generator_loss(x_hat, cond, self.ctx.teacher, self.critic, self.ctx.cfg.method.dmd, g)
+        loss, logs = dmd_generator_loss(x_hat, cond, self.ctx.frozen_teacher, self.critic, self.ctx.cfg.method.dmd,
+                                        g)
         return self.weight * loss, logs
 
-    def critic_step(self, x_hat: torch.Tensor, cond: torch.Tensor, g: torch.Generator) -> None:
-        """One denoising update of the critic on the (detached) rollout."""
+    def critic_step(self, x_hats: list[torch.Tensor], conds: list[torch.Tensor], g: torch.Generator) -> None:
+        """One denoising update of the critic on the (detached) rollouts of the step's batch parts."""
         if self.critic is None:
             return
-        loss = critic_loss(self.critic, x_hat.detach(), cond, g)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        for x_hat, cond in zip(x_hats, conds):
+            self.critic.backward(critic_loss(self.critic, x_hat.detach(), cond, g))
+        self.critic.step()
 
     def modules(self) -> dict[str, Any]:
         """What a checkpoint must hold to resume the term."""
-        return {"critic": self.critic, "opt_c": self.opt} if self.critic is not None else {}
-
-    def load(self, state: dict[str, Any]) -> None:
-        """Restore the critic and its optimiser from a checkpoint."""
-        if self.critic is not None:
-            self.critic.load_state_dict(state["critic"])
-            self.opt.load_state_dict(state["opt_c"])
+        return {"critic": self.critic} if self.critic is not None else {}
 
 
 #################################################################################
@@ -129,64 +133,63 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     ``state`` is this stage's latest checkpoint (resume) or None.
     """
     gc, dz = ctx.cfg.method.gan, ctx.cfg.distill
-    disc = method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc)
-    ema = EMA(ctx.student, gc.ema)
-    opt_g = make_optimizer(ctx.student.parameters(), gc.lr_gen, betas=gc.betas)
-    groups = [{"params": disc.backbone_parameters(), "lr": gc.lr_d_backbone},
-              {"params": disc.head_parameters(), "lr": gc.lr_d_head}]
-    opt_d = make_optimizer([grp for grp in groups if grp["params"]], gc.lr_d_backbone, betas=gc.betas)
-    dmd_term = DMDTerm(ctx, gc.dmd_weight)
-    start, pinned = 0, 0
-    if state is not None:
-        disc.load_state_dict(state["disc"])
-        ema.load_state_dict(state["ema"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        dmd_term.load(state)
-        start, pinned = state["step"], state["stage_info"].get(STAGE, {}).get("pinned", 0)
-    grad_chunks = grad_chunk_set(gc.grad_chunks, ctx.frames // ctx.student.cfg.chunk)
+    with seeded(ctx.seed, "gan/discriminator"):  # same initial heads after a resume or a reused prefix
+        disc = method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc)
+    disc = ctx.prepare(disc, lambda m: make_optimizer(_d_groups(m, gc), gc.lr_d_backbone, betas=gc.betas),
+                       "disc", gc.batch, "method.gan.batch", gc.grad_clip, context_parallel=True)
+    student = ctx.prepare(ctx.student, lambda m: make_optimizer(m.parameters(), gc.lr_gen, betas=gc.betas),
+                          "student", gc.batch, "method.gan.batch", gc.grad_clip)
+    ema = ShardedEMA(student, gc.ema)
+    with seeded(ctx.seed, "gan/dmd_term"):
+        dmd_term = DMDTerm(ctx, gc.dmd_weight, gc.batch)
+    start = ctx.restore(state, {"student": student, "disc": disc, "ema": ema, **dmd_term.modules()})
+    pinned = state["stage_info"].get(STAGE, {}).get("pinned", 0) if state is not None else 0
+    grad_chunks = grad_chunk_set(gc.grad_chunks, ctx.frames // student.cfg.chunk)
     refresh_grad = bool(ctx.cfg.method.student.get("refresh_grad", False))
     bar = tqdm(total=gc.steps, initial=start, desc="stage III (GAN)", disable=not ctx.progress, leave=False)
-    log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
+    log = StepLogger(ctx.run, STAGE, dz.log_every, bar, ctx.tracker)
     for step in range(start, gc.steps):
         g = step_generator(ctx.seed, STAGE, step)
         torch.manual_seed(g.initial_seed())
-        set_lr(opt_g, step, gc.warmup)
-        set_lr(opt_d, step, gc.warmup)
+        set_lr(student.optimizer, step, gc.warmup)
+        set_lr(disc.optimizer, step, gc.warmup)
         real = batch(ctx.data, gc.batch, g)
-        x_hat = self_rollout(ctx.student, real[:, 0], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
-        real_t, fake_t, t = noised_pair(real, with_cond_frame(x_hat, real[:, 0]), gc, g)
 
-        # -- discriminator (+ the joint variant's critic): ``ratio`` updates, the first on this step's rollout,
-        #    the others on fresh no-gradient rollouts of new images --
+        # -- discriminator (+ the joint variant's critic): ``ratio`` updates, accumulated over the parts of the
+        #    batch; the first on this step's rollouts, the others on fresh no-gradient rollouts of new images --
+        parts, fakes = disc.parts(gc.batch), []
+        for part in parts:
+            x_hat = self_rollout(student, real[part, 0], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
+            fakes.append((x_hat, *noised_pair(real[part], with_cond_frame(x_hat, real[part, 0]), gc, g)))
         for i in range(int(gc.get("ratio", 1))):
-            pair, c_cond, c_x = (real_t, fake_t, t), real[:, 0], x_hat.detach()
-            if i:
-                r = batch(ctx.data, gc.batch, g)
-                with torch.no_grad():
-                    c_x = self_rollout(ctx.student, r[:, 0], ctx.frames, g, ctx.student_steps, None)
-                pair, c_cond = noised_pair(r, with_cond_frame(c_x, r[:, 0]), gc, g), r[:, 0]
-            d = d_step(disc, *pair, gc, g)
-            check_finite(STAGE, step, loss_d=d["loss"].item())
-            opt_d.zero_grad(set_to_none=True)
-            d["loss"].backward()
-            clip_grad(disc.parameters(), gc.grad_clip, STAGE, step, dz.explode_grad)
-            opt_d.step()
-            dmd_term.critic_step(c_x, c_cond, g)
+            r = real if i == 0 else batch(ctx.data, gc.batch, g)
+            c_xs = []
+            for k, part in enumerate(parts):
+                if i == 0:
+                    c_x, real_t, fake_t, t = fakes[k]
+                else:
+                    with torch.no_grad():
+                        c_x = self_rollout(student, r[part, 0], ctx.frames, g, ctx.student_steps, None)
+                    real_t, fake_t, t = noised_pair(r[part], with_cond_frame(c_x, r[part, 0]), gc, g)
+                d = d_step(disc, real_t, fake_t, t, gc, g)
+                check_finite(STAGE, step, loss_d=d["loss"].item())
+                disc.backward(d["loss"])
+                c_xs.append(c_x.detach())
+            disc.step(check=grad_guard(STAGE, step, dz.explode_grad))
+            dmd_term.critic_step(c_xs, [r[part, 0] for part in parts], g)
 
         # -- generator: non-saturating loss (+ the DMD term of the joint variant), then EMA --
         disc.requires_grad_(False)  # the generator step must not touch D's gradients
-        loss_g = gc.get("g_weight", 1.0) * nonsaturating_g_loss(disc(fake_t, t))
+        for part, (x_hat, _, fake_t, t) in zip(parts, fakes):
+            loss_g = gc.get("g_weight", 1.0) * nonsaturating_g_loss(disc(fake_t, t))
+            loss_dmd, extra = dmd_term.generator_loss(x_hat, real[part, 0], g)
+            loss_g = loss_g + loss_dmd
+            check_finite(STAGE, step, loss_g=loss_g.item())
+            student.backward(loss_g)
         disc.requires_grad_(True)
-        loss_dmd, extra = dmd_term.generator_loss(x_hat, real[:, 0], g)
-        loss_g = loss_g + loss_dmd
-        check_finite(STAGE, step, loss_g=loss_g.item())
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        gn = clip_grad(ctx.student.parameters(), gc.grad_clip, STAGE, step, dz.explode_grad)
-        opt_g.step()
+        gn = student.step(check=grad_guard(STAGE, step, dz.explode_grad))
         ema.decay = ema_decay(gc, step)
-        ema.update(ctx.student)
+        ema.update()
 
         # -- divergence, logging, checkpoints --
         pinned = pinned + 1 if d["d_acc"] >= gc.diverge.pinned_acc else 0
@@ -196,8 +199,8 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         if pinned >= gc.diverge.pinned_steps:
             raise Diverged(STAGE, step + 1, f"discriminator accuracy >= {gc.diverge.pinned_acc} for {pinned} steps")
         if (step + 1) % dz.ckpt_every == 0 and step + 1 < gc.steps:
-            ctx.save(STAGE, step + 1, {"disc": disc, "ema": ema, "opt_g": opt_g, "opt_d": opt_d,
-                                       **dmd_term.modules()})
+            ctx.save(STAGE, step + 1, {"student": student, "disc": disc, "ema": ema, **dmd_term.modules()})
     bar.close()
-    ctx.student.load_state_dict(ema.state_dict())  # the EMA generator is the stage's result
+    ema.copy_to_model()  # the EMA generator is the stage's result
+    ctx.end_stage(student)
     ctx.stage_info[STAGE] = {"steps": gc.steps, "pinned": pinned}

@@ -16,12 +16,13 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from aad_bench.engine.runtime import Runtime
 from aad_bench.models.dit import VideoDiT
 from aad_bench.models.rectified_flow import frame_times, shift_time
 from aad_bench.sampling.samplers import velocity
 from aad_bench.training.checkpoint import CheckpointError, load_file
 from aad_bench.training.context import DistillContext
-from aad_bench.training.divergence import check_finite, clip_grad
+from aad_bench.training.divergence import check_finite, grad_guard
 from aad_bench.training.optim import make_optimizer, set_lr
 from aad_bench.training.rng import step_generator
 from aad_bench.training.steplog import StepLogger
@@ -61,9 +62,13 @@ def teacher_trajectories(teacher: VideoDiT, cond: torch.Tensor, frames: int, ste
 
 
 def load_or_make_pairs(path: Path, teacher: VideoDiT, data: torch.Tensor, oc: DictConfig, tsample: DictConfig,
-                       targets: list[float], seed: int, progress: bool) -> dict[str, torch.Tensor]:
-    """ODE pairs from the cache file, generated once (atomic write) if absent."""
-    if path.exists():
+                       targets: list[float], seed: int, progress: bool, rt: Runtime | None = None
+                       ) -> dict[str, torch.Tensor]:
+    """ODE pairs from the cache file, generated once (atomic write by rank 0) if absent.
+
+    Rank 0 decides whether the file is usable, so every rank of a distributed run takes the same branch.
+    """
+    if rt is None or rt.main_decides(lambda: _usable(path)):
         try:
             return load_file(path)
         except CheckpointError as e:
@@ -75,10 +80,22 @@ def load_or_make_pairs(path: Path, teacher: VideoDiT, data: torch.Tensor, oc: Di
     with tqdm(total=1, desc=desc, disable=not progress, leave=False):
         pairs = teacher_trajectories(teacher, cond, data.shape[1] - 1, oc.teacher_steps, tsample.cfg,
                                      tsample.shift, targets, g)
-    buf = io.BytesIO()
-    torch.save(pairs, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    if rt is None or rt.is_main:
+        buf = io.BytesIO()
+        torch.save(pairs, buf)
+        atomic_write_bytes(path, buf.getvalue())
     return pairs
+
+
+def _usable(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        load_file(path)
+    except CheckpointError as e:
+        print(f"warning: {e}; regenerating the ODE pairs")
+        return False
+    return True
 
 
 def ode_loss(student: VideoDiT, pairs: dict[str, torch.Tensor], g: torch.Generator, batch: int,
@@ -114,29 +131,27 @@ def ode_stage(ctx: DistillContext, state: dict[str, Any] | None, cache_key: dict
     """
     oc, dz = ctx.cfg.method.ode, ctx.cfg.distill
     path = Path(ctx.cfg.paths.cache) / "ode" / f"{config_hash(cache_key)}.pt"
-    pairs = load_or_make_pairs(path, ctx.teacher, ctx.data, oc, ctx.cfg.teacher.sample, ctx.student_steps,
-                               ctx.seed, ctx.progress)
-    opt = make_optimizer(ctx.student.parameters(), oc.lr, weight_decay=oc.weight_decay)
-    start = 0
-    if state is not None:
-        opt.load_state_dict(state["opt"])
-        start = state["step"]
-    ctx.student.train()
+    pairs = load_or_make_pairs(path, ctx.frozen_teacher, ctx.data, oc, ctx.cfg.teacher.sample, ctx.student_steps,
+                               ctx.seed, ctx.progress, ctx.engine.rt)
+    student = ctx.prepare(ctx.student, lambda m: make_optimizer(m.parameters(), oc.lr, weight_decay=oc.weight_decay),
+                          "student", oc.batch, "method.ode.batch", oc.grad_clip)
+    start = ctx.restore(state, {"student": student})
+    student.train()
     bar = tqdm(total=oc.steps, initial=start, desc="stage I (ODE)", disable=not ctx.progress, leave=False)
-    log = StepLogger(ctx.run, STAGE, dz.log_every, bar)
+    log = StepLogger(ctx.run, STAGE, dz.log_every, bar, ctx.tracker)
     for step in range(start, oc.steps):
         g = step_generator(ctx.seed, STAGE, step)
-        lr = set_lr(opt, step, oc.warmup, oc.steps)
-        loss = ode_loss(ctx.student, pairs, g, oc.batch, oc.p_clean)
-        check_finite(STAGE, step, loss=loss.item())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gn = clip_grad(ctx.student.parameters(), oc.grad_clip, STAGE, step, dz.explode_grad)
-        opt.step()
+        lr = set_lr(student.optimizer, step, oc.warmup, oc.steps)
+        for part in student.parts(oc.batch):  # gradient accumulation: one part unless trainer.micro_batch is set
+            loss = ode_loss(student, pairs, g, part.stop - part.start, oc.p_clean)
+            check_finite(STAGE, step, loss=loss.item())
+            student.backward(loss)
+        gn = student.step(check=grad_guard(STAGE, step, dz.explode_grad))
 
         # -- logging and checkpoints --
         log(step + 1, {"loss/ode": loss.item(), "grad_norm": gn, "lr": lr}, force=step + 1 == oc.steps)
         if (step + 1) % dz.ckpt_every == 0 and step + 1 < oc.steps:
-            ctx.save(STAGE, step + 1, {"opt": opt})
+            ctx.save(STAGE, step + 1, {"student": student})
     bar.close()
+    ctx.end_stage(student)
     ctx.stage_info[STAGE] = {"steps": oc.steps}

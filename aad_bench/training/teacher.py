@@ -5,6 +5,7 @@ Every later run (ODE pairs, DMD's real score, discriminator initialisation) reus
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,17 @@ from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from aad_bench.models.dit import ARCH_VERSION, DiTConfig, VideoDiT
+from aad_bench.engine import Engine, EngineError
+from aad_bench.engine.checkpoint import load_sharded, save_sharded
+from aad_bench.engine.ema import ShardedEMA
+from aad_bench.engine.engines import default_engine
+from aad_bench.models.backbones import build_backbone
+from aad_bench.models.dit import ARCH_VERSION, VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times
 from aad_bench.runfolder import RunFolder
-from aad_bench.training.checkpoint import load_latest, save_checkpoint
-from aad_bench.training.divergence import Diverged, check_finite, clip_grad
-from aad_bench.training.optim import EMA, make_optimizer, set_lr
+from aad_bench.training.checkpoint import load_final, load_latest, next_name, prune, save_checkpoint
+from aad_bench.training.divergence import Diverged, check_finite, grad_guard
+from aad_bench.training.optim import make_optimizer, set_lr
 from aad_bench.training.rng import batch, step_generator
 from aad_bench.training.steplog import StepLogger
 from aad_bench.utils.provenance import config_hash
@@ -35,9 +41,10 @@ def teacher_key(world: dict, model: dict, train: dict, codec: str = "identity") 
 
 
 def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
-    """:func:`teacher_key` of a full run config."""
-    return teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
-                       OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+    """:func:`teacher_key` of a full run config (plus the real-data settings when a ``data`` source is set)."""
+    key = teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
+                      OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
+    return {**key, "data": OmegaConf.to_container(cfg.data)} if cfg.get("data") else key
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
@@ -68,68 +75,111 @@ def teacher_loss(model: VideoDiT, x0: torch.Tensor, g: torch.Generator, tc: Dict
     return F.mse_loss(v[:, 1:], (noise - x0)[:, 1:])
 
 
-def train_teacher(run: RunFolder, mcfg: DiTConfig, data: torch.Tensor, tc: DictConfig, seed: int,
-                  progress: bool = True) -> VideoDiT:
-    """Train (or resume) the teacher in ``run``; returns the EMA model."""
-    torch.manual_seed(seed)
-    model = VideoDiT(mcfg)
-    ema = EMA(model, tc.ema)
-    opt = make_optimizer(model.parameters(), tc.lr, weight_decay=tc.weight_decay)
-    start = 0
+def train_teacher(run: RunFolder, mcfg: DictConfig, data: torch.Tensor, tc: DictConfig, seed: int,
+                  progress: bool = True, engine: Engine | None = None) -> VideoDiT:
+    """Train (or resume) the teacher (backbone settings ``mcfg`` = ``cfg.model``) in ``run``; returns the EMA model.
+
+    ``engine`` (default: one process on the CPU) runs it: distributed, sharded, on the device, in bf16.
+    """
+    engine = engine or default_engine()
     state = load_latest(run.checkpoints)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        start = state["step"]
+    if state is not None and "ema" in state and state["step"] >= tc.steps:  # finished, not yet marked so
+        return _eval_model(mcfg, state["ema"])
+    torch.manual_seed(seed)
+    opt = lambda m: make_optimizer(m.parameters(), tc.lr, weight_decay=tc.weight_decay)  # noqa: E731
+    model = engine.prepare(build_backbone(mcfg), opt, name="teacher", batch=tc.batch, batch_setting="teacher.batch",
+                           grad_clip=tc.grad_clip)
+    ema = ShardedEMA(model, tc.ema)
+    start = _restore(state, engine, model, ema, run)
+    run.rewind_metrics(state)  # one metrics row per step after a resume
     bar = tqdm(total=tc.steps, initial=start, desc="teacher", disable=not progress, leave=False)
     log = StepLogger(run, STAGE, tc.log_every, bar)
     for step in range(start, tc.steps):
         g = step_generator(seed, STAGE, step)
-        lr = set_lr(opt, step, tc.warmup, tc.steps)
-        loss = teacher_loss(model, batch(data, tc.batch, g), g, tc)
-        check_finite(STAGE, step, loss=loss.item())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = clip_grad(model.parameters(), tc.grad_clip, STAGE, step, tc.explode_grad)
-        opt.step()
-        ema.update(model)
+        lr = set_lr(model.optimizer, step, tc.warmup, tc.steps)
+        clips = batch(data, tc.batch, g)
+        for part in model.parts(tc.batch):  # gradient accumulation (one part unless trainer.micro_batch is set)
+            loss = teacher_loss(model, clips[part], g, tc)
+            check_finite(STAGE, step, loss=loss.item())
+            model.backward(loss)
+        gnorm = model.step(check=grad_guard(STAGE, step, tc.explode_grad))
+        ema.update()
         log(step + 1, {"loss/flow": loss.item(), "grad_norm": gnorm, "lr": lr}, force=step + 1 == tc.steps)
         if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.steps:
-            save_checkpoint(run.checkpoints, STAGE, step + 1, {"model": model.state_dict(), "ema": ema.state_dict(),
-                                                               "opt": opt.state_dict()})
-            run.update(stage=STAGE, step=step + 1)
+            _save(run, engine, model, ema, step + 1, final=step + 1 == tc.steps)
     bar.close()
-    model.load_state_dict(ema.state_dict())
+    return _eval_model(mcfg, ema.full_state_dict())
+
+
+def _eval_model(mcfg: DictConfig, weights: dict[str, torch.Tensor]) -> VideoDiT:
+    model = build_backbone(mcfg)
+    model.load_state_dict(weights)
     return model.eval().requires_grad_(False)
 
 
-def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True) -> tuple[VideoDiT, RunFolder]:
-    """The cached teacher for ``cfg`` (trained now if the cache has no finished one)."""
+def _save(run: RunFolder, engine: Engine, model: Any, ema: ShardedEMA, step: int, final: bool) -> None:
+    """Sharded mid-training under a distributed engine; a full file (what the cache reads) otherwise and at the end."""
+    rt = engine.rt
+    if engine.name != "single" and not final:
+        name = rt.main_decides(lambda: next_name(run.checkpoints, STAGE, step))
+        save_sharded(run.checkpoints, name, rt, {"teacher": model}, {"ema": ema}, {"stage": STAGE, "step": step})
+        if rt.is_main:
+            prune(run.checkpoints, 2)
+    else:
+        state = {"model": model.full_state_dict(), "ema": ema.full_state_dict()}
+        if engine.name == "single":
+            state["opt"] = model.optimizer.state_dict()
+        if rt.is_main:
+            save_checkpoint(run.checkpoints, STAGE, step, state)
+        rt.barrier()
+    run.update(stage=STAGE, step=step)
+
+
+def _restore(state: dict[str, Any] | None, engine: Engine, model: Any, ema: ShardedEMA, run: RunFolder) -> int:
+    if state is None:
+        return 0
+    if "sharded" in state:
+        load_sharded(Path(state["sharded"]), engine.rt, {"teacher": model}, {"ema": ema})
+    elif engine.name != "single":
+        raise EngineError(f"{run.checkpoints}: the latest checkpoint was written by one process; resume it with "
+                          f"trainer.engine=single (or delete {run.path} to retrain under {engine.name})")
+    else:
+        model.module.load_state_dict(state["model"])
+        ema.shadow = {n: t.clone() for n, t in state["ema"].items()}
+        model.optimizer.load_state_dict(state["opt"])
+    return int(state["step"])
+
+
+def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True,
+                engine: Engine | None = None) -> tuple[VideoDiT, RunFolder]:
+    """The cached teacher for ``cfg`` (trained now, under ``engine``, if the cache has no finished one)."""
+    engine = engine or default_engine()
     run = RunFolder(teacher_dir(cfg.paths.cache, teacher_key_for(cfg)))
-    run.path.mkdir(parents=True, exist_ok=True)
-    # concurrent jobs (a campaign) share one teacher: the first trains it, the others wait and reuse it
-    with FileLock(str(run.path) + ".lock"):
-        return _load_or_train(cfg, run, data, progress)
+    if engine.rt.is_main:
+        run.path.mkdir(parents=True, exist_ok=True)
+    # concurrent jobs (a campaign) share one teacher: the first trains it, the others wait and reuse it; in a
+    # distributed job rank 0 holds the lock for all its ranks
+    with FileLock(str(run.path) + ".lock") if engine.rt.is_main else contextlib.nullcontext():
+        return _load_or_train(cfg, run, data, progress, engine)
 
 
-def _load_or_train(cfg: DictConfig, run: RunFolder, data: torch.Tensor, progress: bool) -> tuple[VideoDiT, RunFolder]:
-    mcfg = DiTConfig(**cfg.model)
-    if run.is_finished():
-        state = load_latest(run.checkpoints)
-        if state is None:
-            raise RuntimeError(f"{run.checkpoints}: teacher cache is marked finished but has no readable "
-                               f"checkpoint; delete {run.path} to retrain")
-        model = VideoDiT(mcfg)
+def _load_or_train(cfg: DictConfig, run: RunFolder, data: torch.Tensor, progress: bool,
+                   engine: Engine) -> tuple[VideoDiT, RunFolder]:
+    mcfg = cfg.model
+    if engine.rt.main_decides(run.is_finished):
+        state = load_final(run.checkpoints, step=cfg.teacher.steps)  # corrupt: an error naming it, never older weights
+        model = build_backbone(mcfg)
         model.load_state_dict(state["ema"])
         print(f"teacher: reusing cached {run.path}")
         return model.eval().requires_grad_(False), run
     run.start(OmegaConf.to_yaml(cfg), {"task": "teacher", "method": "teacher", "seed": cfg.teacher.seed,
                                        "config_hash": run.path.name})
     try:
-        model = train_teacher(run, mcfg, data, cfg.teacher, cfg.teacher.seed, progress)
+        model = train_teacher(run, mcfg, data, cfg.teacher, cfg.teacher.seed, progress, engine)
     except Diverged as d:
         run.finish("diverged", d.reason, stage=d.stage, step=d.step)
         raise
+    finally:
+        run.release()  # never left owned after a crash (the file lock above still guards the folder)
     run.finish("finished", stage=STAGE, step=cfg.teacher.steps)
     return model, run

@@ -82,12 +82,41 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
-    """Append one JSON line; a single ``write`` of a full line keeps concurrent appends line-atomic."""
+    """Append one JSON line; a single ``write`` of a full line keeps concurrent appends line-atomic.
+
+    After a crash mid-append the file ends in a torn line without its newline: the new line then starts with a
+    newline of its own, so it is not glued onto the torn one (and lost with it).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(_clean(record), default=_json_default) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+    with open(path, "ab+") as f:
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.write(line.encode("utf-8"))
+
+
+def scan_jsonl(path: str | os.PathLike) -> tuple[list[tuple[int, Any]], list[int]]:
+    """``(line number, value)`` of every parseable line (any JSON value), and the numbers of the torn lines.
+
+    Line numbers are 1-based. For append-only logs that must survive torn lines anywhere (a crash mid-append
+    followed by more appends): the caller skips them and reports how many there were.
+    """
+    path = Path(path)
+    if not path.exists():
+        return [], []
+    values: list[tuple[int, Any]] = []
+    bad: list[int] = []
+    for i, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            values.append((i, json.loads(line)))
+        except json.JSONDecodeError:
+            bad.append(i)
+    return values, bad
 
 
 def read_jsonl(path: str | os.PathLike, strict: bool = False) -> list[dict[str, Any]]:
