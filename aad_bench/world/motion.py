@@ -31,6 +31,7 @@ FROZEN_SPEED = 0.1  # px/frame: below this a sprite is not visibly moving
 SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves 2 px/frame)
 V_MAX = 4.0  # px/frame: the largest speed the fit considers
 LOST_RMS = 0.2  # RMS template mismatch (pixel values in [0, 1]) above which a sprite counts as not found in a frame
+MIN_FOUND = 0.5  # a sprite found in fewer of the later frames than this has no visible motion: its speed counts as 0
 
 
 def sprite_mask(shape: str, radius: float, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -106,7 +107,8 @@ def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_
 def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Fitted speed (px/frame) of every sprite of the data clip ``gt`` in ``frames`` (uint8 ``[T,H,W,3]``).
 
-    Also returns the share of later frames in which each sprite was found (template mismatch below ``LOST_RMS``).
+    Also returns the share of later frames in which each sprite was found (template mismatch below ``LOST_RMS``);
+    a sprite found in fewer than ``MIN_FOUND`` of them reads 0 px/frame (noise cannot fake motion).
     """
     f = frames.astype(np.float32) / 255.0
     h, w = f.shape[1:3]
@@ -117,8 +119,9 @@ def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> tuple[np.ndarray, n
         track, rms = follow_sprite(f, p0, sprite["shape"], r)
         vx = fit_axis_velocity(track[:, 0], r, w - r)
         vy = fit_axis_velocity(track[:, 1], r, h - r)
-        speeds.append(float(np.hypot(vx, vy)))
         found.append(float((rms[1:] < LOST_RMS).mean()) if len(rms) > 1 else 1.0)
+        # a sprite that dissolved into noise or blur is not moving, whatever track the search wandered along
+        speeds.append(float(np.hypot(vx, vy)) if found[-1] >= MIN_FOUND else 0.0)
     return np.asarray(speeds), np.asarray(found)
 
 
