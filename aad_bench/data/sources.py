@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.data import toy
+from aad_bench.data.loader import ShardReader, TrainingSet, text_for
 from aad_bench.models.codec import codec_for
 from aad_bench.video.io import to_uint8
 from aad_bench.world.tracking import mean_speed
@@ -62,12 +63,17 @@ def _check_shapes(cfg: DictConfig) -> None:
         m.check_resolution(int(cfg.data.height), int(cfg.data.width), codec.spatial_ratio)
 
 
-def training_data(cfg: DictConfig) -> torch.Tensor:
-    """Training clips in the model's latent space ``[N, F, c, h, w]``."""
+def training_data(cfg: DictConfig) -> TrainingSet:
+    """What the training loops draw batches from.
+
+    Clips in the model's latent space ``[N, F, c, h, w]`` (the toy world's tensor, or the latent cache's shards
+    read clip by clip) and, for a text-conditioned backbone with ``model.encoders.text`` set, their captions'
+    embeddings.
+    """
     _check_shapes(cfg)
     if _source(cfg) == "toy":
-        return toy.training_data(cfg)
-    return _folder(cfg).load_all()["latents"]
+        return TrainingSet(toy.training_data(cfg))
+    return TrainingSet(_reader(cfg), text_for(cfg, captions=True))
 
 
 def latent_frames(cfg: DictConfig) -> int:
@@ -86,15 +92,26 @@ def data_speed(cfg: DictConfig, split: str = "eval") -> float:
     """Mean tracked speed of data clips (Stage II's early-stopping reference)."""
     if _source(cfg) == "toy":
         return toy.data_speed(cfg, split)
-    return float(np.mean(_clip_speeds(cfg)[:8]))
+    return float(np.mean(_clip_speeds(cfg, range(min(8, len(_folder(cfg)))))))
 
 
-def _clip_speeds(cfg: DictConfig) -> list[float]:
-    """Tracked speed of every cached clip, decoded once per process."""
+def _reader(cfg: DictConfig) -> ShardReader:
     data = _folder(cfg)
+    if getattr(data, "reader", None) is None:
+        data.reader = ShardReader(data.folder, data.shards)
+    return data.reader
+
+
+def _clip_speeds(cfg: DictConfig, idx) -> list[float]:
+    """Tracked speed of cached clips ``idx``, each decoded once per process."""
+    data, reader = _folder(cfg), _reader(cfg)
     if getattr(data, "speeds", None) is None:
-        data.speeds = [mean_speed(to_uint8(v)) for v in codec_for(cfg).decode(data.load_all()["latents"])]
-    return data.speeds
+        data.speeds = {}
+    todo = sorted({int(i) for i in idx} - data.speeds.keys())
+    if todo:
+        clips = codec_for(cfg).decode(reader.latents(torch.tensor(todo)))
+        data.speeds.update({i: mean_speed(to_uint8(v)) for i, v in zip(todo, clips)})
+    return [data.speeds[int(i)] for i in idx]
 
 
 def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], torch.Tensor, list[dict[str, Any]]]:
@@ -105,9 +122,9 @@ def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], tor
     """
     if _source(cfg) == "toy":
         return toy.eval_conditions(cfg, split, n)
-    data = _folder(cfg).load_all()
-    idx = [i % len(data["ids"]) for i in range(n)]
-    speeds = _clip_speeds(cfg)
-    stems = [f"{re.sub(r'[^A-Za-z0-9_-]+', '_', data['ids'][i].rsplit('.', 1)[0])}_{k:03d}" for k, i in enumerate(idx)]
-    metas = [{"clip": data["ids"][i], "caption": data["captions"][i], "data_speed": speeds[i]} for i in idx]
-    return stems, data["latents"][idx, 0], metas
+    reader = _reader(cfg)
+    idx = torch.tensor([i % len(reader) for i in range(n)])
+    ids, captions, speeds = reader.ids(idx), reader.captions(idx), _clip_speeds(cfg, idx.tolist())
+    stems = [f"{re.sub(r'[^A-Za-z0-9_-]+', '_', c.rsplit('.', 1)[0])}_{k:03d}" for k, c in enumerate(ids)]
+    metas = [{"clip": c, "caption": cap, "data_speed": sp} for c, cap, sp in zip(ids, captions, speeds)]
+    return stems, reader.latents(idx)[:, 0], metas

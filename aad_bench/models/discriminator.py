@@ -140,13 +140,15 @@ class Discriminator(nn.Module):
             self.backbone.requires_grad_(False)
         return self
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Logits for clips ``x`` ``[B,F,C,H,W]`` (frame 0 = image) noised to per-frame times ``t`` ``[B,F]``.
 
+        ``context``: the clips' text embeddings ``[B, L, D]`` for a text-conditioned backbone, or None.
         Returns ``[B, 1]`` (video), ``[B, F-1]`` (frame), ``[B, (F-1)*n]`` (patch) or ``[B, depths]`` (pooled); the
         image frame gets no logit.
         """
-        _, feats = self.backbone(x, t, causal=self.visibility == "causal", features=self.depths, head=False)
+        text = {} if context is None else {"context": context}  # backbones without text keep their exact call
+        _, feats = self.backbone(x, t, causal=self.visibility == "causal", features=self.depths, head=False, **text)
         n = self.backbone.cfg.tokens_per_frame
         feats = [f[:, n:] for f in feats]  # drop the conditioning frame's tokens from the head's view
         return self.head(feats, x.shape[1] - 1, n)
@@ -163,16 +165,18 @@ def nonsaturating_g_loss(fake: torch.Tensor) -> torch.Tensor:
 
 
 def approx_r_penalty(disc: Discriminator, x: torch.Tensor, t: torch.Tensor, logits: torch.Tensor, sigma: float,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None, context: torch.Tensor | None = None) -> torch.Tensor:
     """Approximated R1 (on real) / R2 (on fake): ``E (D(x) − D(x + δ))²``, δ ~ N(0, σ²) on the generated frames.
 
     Averaged over logits, like :func:`logistic_d_loss`, so one λ is one strength for every head: a frame or patch
     head (16 or 1024 logits per clip) is regularised per logit as much as the video head's single logit. As σ → 0
-    this tends to σ² times the mean squared gradient norm of one logit, without a double backward.
+    this tends to σ² times the mean squared gradient norm of one logit, without a double backward. ``context``: the
+    clips' text embeddings (None without text).
     """
     delta = torch.randn(x.shape, generator=generator).to(x) * sigma
     delta[:, 0] = 0  # the conditioning image is not perturbed
-    return (disc(x + delta, t) - logits).pow(2).mean()
+    text = {} if context is None else {"context": context}
+    return (disc(x + delta, t, **text) - logits).pow(2).mean()
 
 
 def d_accuracy(real: torch.Tensor, fake: torch.Tensor) -> float:

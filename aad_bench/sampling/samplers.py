@@ -15,9 +15,10 @@ from aad_bench.models.dit import VideoDiT
 from aad_bench.models.rectified_flow import frame_times, shift_time, with_cond_frame, x0_from_v
 
 
-def _ctx(context: torch.Tensor | None) -> dict:
+def context_kwargs(context: torch.Tensor | None) -> dict:
     """``context=`` only when there is one: training handles and older backbones keep their exact calls."""
     return {} if context is None else {"context": context}
+
 
 
 def velocity(model: VideoDiT, x: torch.Tensor, t: torch.Tensor, cfg_scale: float = 1.0,
@@ -28,11 +29,11 @@ def velocity(model: VideoDiT, x: torch.Tensor, t: torch.Tensor, cfg_scale: float
     the text by default). ``context``: text embeddings ``[B, L, D]`` of text-conditioned backbones, or None.
     """
     if cfg_scale == 1.0:
-        return model(x, t, causal=causal, **_ctx(context))
+        return model(x, t, causal=causal, **context_kwargs(context))
     b = x.shape[0]
     drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(x.device)
     ctx2 = None if context is None else torch.cat([context, context])
-    v = model(torch.cat([x, x]), torch.cat([t, t]), causal=causal, cond_drop=drop, **_ctx(ctx2))
+    v = model(torch.cat([x, x]), torch.cat([t, t]), causal=causal, cond_drop=drop, **context_kwargs(ctx2))
     v_c, v_u = v[:b], v[b:]
     return v_u + cfg_scale * (v_c - v_u)
 
@@ -100,7 +101,7 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
         grad = grad_chunks is not None and k in grad_chunks
         if grad and not refresh_grad:  # the refresh on its own, without gradient
             with torch.no_grad():
-                student.forward_cached(prev, prev_t, cache, write_frames=prev.shape[1], **_ctx(context))
+                student.forward_cached(prev, prev_t, cache, write_frames=prev.shape[1], **context_kwargs(context))
             prev = prev[:, :0]
         with torch.set_grad_enabled(grad):
             x = noise[:, k * ck:(k + 1) * ck]
@@ -108,9 +109,9 @@ def causal_rollout(student: VideoDiT, cond: torch.Tensor, chunks: int, noise: to
                 t_vec = cond.new_full((b, ck), t_cur)
                 if i == 0 and prev.shape[1]:  # refresh the cache with the previous clean chunk in the same pass
                     v = student.forward_cached(torch.cat([prev, x], 1), torch.cat([prev_t, t_vec], 1), cache,
-                                               write_frames=prev.shape[1], **_ctx(context))[:, prev.shape[1]:]
+                                               write_frames=prev.shape[1], **context_kwargs(context))[:, prev.shape[1]:]
                 else:
-                    v = student.forward_cached(x, t_vec, cache, write_frames=0, **_ctx(context))
+                    v = student.forward_cached(x, t_vec, cache, write_frames=0, **context_kwargs(context))
                 x0 = x0_from_v(x, v, t_vec)
                 t_next = steps[i + 1] if i + 1 < len(steps) else 0.0
                 x = x0 if t_next == 0.0 else (1 - t_next) * x0 + t_next * _fresh_noise(x0, generator)
@@ -139,9 +140,13 @@ def grad_chunk_set(spec: str | int, chunks: int) -> set[int]:
 
 
 def self_rollout(student: VideoDiT, cond: torch.Tensor, frames: int, g: torch.Generator, steps: list[float],
-                 grad_chunks: set[int] | None, refresh_grad: bool = False) -> torch.Tensor:
-    """Training self-rollout of ``frames`` frames from noise drawn from ``g`` (gradient per ``grad_chunks``)."""
+                 grad_chunks: set[int] | None, refresh_grad: bool = False,
+                 context: torch.Tensor | None = None) -> torch.Tensor:
+    """Training self-rollout of ``frames`` frames from noise drawn from ``g`` (gradient per ``grad_chunks``).
+
+    ``context``: the clips' text embeddings ``[B, L, D]`` for text-conditioned backbones, or None.
+    """
     chunks = frames // student.cfg.chunk
     noise = torch.randn((len(cond), frames, *cond.shape[1:]), generator=g)
     return causal_rollout(student, cond, chunks, noise=noise, steps=tuple(steps), grad_chunks=grad_chunks,
-                          refresh_grad=refresh_grad)
+                          refresh_grad=refresh_grad, context=context)

@@ -68,7 +68,8 @@ def _run(cfg: DictConfig, spec: MethodSpec, engine: Engine) -> dict[str, Any]:
             # select on the test set (real video has no val split: its probes are cached clips' first frames)
             _, probe, metas = eval_conditions(cfg, "val", int(cfg.world.get("n_val", 8)))
             ctx = build_context(cfg, run, teacher, data, data_speed(cfg), probe, engine,
-                                probe_gts=[m["gt"] for m in metas if "gt" in m])
+                                probe_gts=[m["gt"] for m in metas if "gt" in m],
+                                probe_captions=[m.get("caption") for m in metas])
             try:
                 run_stages(ctx)
             finally:

@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from aad_bench.data.loader import TrainingSet
 from aad_bench.engine import Engine, Trained
 from aad_bench.engine.base import OptimizerFactory
 from aad_bench.engine.checkpoint import load_sharded, save_sharded
@@ -36,7 +37,7 @@ class DistillContext:
     cfg: DictConfig
     run: RunFolder
     teacher: VideoDiT
-    data: torch.Tensor  # [N, F, 3, H, W] real clips in [-1, 1]
+    data: TrainingSet  # clips [N, F, c, h, w] in latent space (+ their captions' text embeddings), drawn by batch
     student: VideoDiT
     data_speed: float  # tracked mean speed of data clips (px/frame)
     probe_cond: torch.Tensor  # fixed conditioning images for motion checks (the world's val split, never scored)
@@ -45,8 +46,10 @@ class DistillContext:
     stages_done: list[str] = field(default_factory=list)
     stage_info: dict[str, Any] = field(default_factory=dict)  # per stage: steps run, early stop, ...
     probe_gts: list[dict[str, Any]] = field(default_factory=list)  # ground truth of the probes' data clips
+    probe_context: torch.Tensor | None = None  # text embeddings of the probes' captions (None without text)
 
     def __post_init__(self) -> None:
+        self.data = TrainingSet.of(self.data)
         # the teacher as the stages run it (real score, ODE pairs): prepared once, frozen, sharded / bf16 per engine
         self.frozen_teacher = self.prepare(self.teacher, None, "teacher", context_parallel=True)
 

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from aad_bench.data.loader import TrainingSet
 from aad_bench.engine import Engine
 from aad_bench.engine.engines import default_engine
 from aad_bench.engine.tracking import Tracker
@@ -128,14 +129,17 @@ def run_stages(ctx: DistillContext) -> None:
             _store_shared(ctx, stage)
 
 
-def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: torch.Tensor, data_speed: float,
-                  probe_cond: torch.Tensor, engine: Engine | None = None,
-                  probe_gts: list[dict[str, Any]] | None = None) -> DistillContext:
+def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: TrainingSet | torch.Tensor,
+                  data_speed: float, probe_cond: torch.Tensor, engine: Engine | None = None,
+                  probe_gts: list[dict[str, Any]] | None = None,
+                  probe_captions: list[str | None] | None = None) -> DistillContext:
     """A context whose student starts as a copy of the teacher (then used with the block-causal mask).
 
-    ``engine`` (default: one process on the CPU) runs the stages; rank 0 also tracks to TensorBoard / W&B.
-    ``probe_gts``: ground truth of the probes' data clips (toy world), for Stage II's motion checks.
+    ``data``: the training set (a tensor of clips = one without text). ``engine`` (default: one process on the
+    CPU) runs the stages; rank 0 also tracks to TensorBoard / W&B. ``probe_gts``: ground truth of the probes' data
+    clips (toy world), for Stage II's motion checks; ``probe_captions``: their captions (real video).
     """
+    data = TrainingSet.of(data)
     MethodSpec.from_cfg(cfg.method).validate(cfg.method, cfg.model.depth)
     OmegaConf.resolve(cfg)
     backbone_config(cfg.model).check_frames(data.shape[1])
@@ -146,4 +150,5 @@ def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: torc
     tracker = Tracker(run.path, engine.rt.settings.tracking, engine.rt.is_main, name=run.path.name,
                       config=OmegaConf.to_container(cfg))
     return DistillContext(cfg=cfg, run=run, teacher=teacher, data=data, student=student, data_speed=data_speed,
-                          probe_cond=probe_cond, engine=engine, tracker=tracker, probe_gts=list(probe_gts or []))
+                          probe_cond=probe_cond, engine=engine, tracker=tracker, probe_gts=list(probe_gts or []),
+                          probe_context=data.encode(probe_captions) if probe_captions else None)

@@ -17,13 +17,14 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from aad_bench.data.loader import context_part
 from aad_bench.models.dit import VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times, with_cond_frame, x0_from_v
-from aad_bench.sampling.samplers import grad_chunk_set, self_rollout, velocity
+from aad_bench.sampling.samplers import context_kwargs, grad_chunk_set, self_rollout, velocity
 from aad_bench.training.context import DistillContext
 from aad_bench.training.divergence import check_finite, grad_guard
 from aad_bench.training.optim import make_optimizer, set_lr
-from aad_bench.training.rng import batch, seeded, step_generator
+from aad_bench.training.rng import seeded, step_generator
 from aad_bench.training.steplog import StepLogger
 from aad_bench.video.io import to_uint8
 from aad_bench.world.motion import motion_summary
@@ -37,16 +38,17 @@ STAGE = "dmd"
 
 
 def dmd_generator_loss(x_hat: torch.Tensor, cond: torch.Tensor, teacher: VideoDiT, critic: VideoDiT,
-                       dc: DictConfig, g: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    """The DMD loss on a rollout ``x̂`` ``[B,F,C,H,W]`` (generated frames only)."""
+                       dc: DictConfig, g: torch.Generator, context: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
+    """The DMD loss on a rollout ``x̂`` ``[B,F,C,H,W]`` (generated frames only); ``context``: text embeddings."""
     b, f = x_hat.shape[:2]
     t = dc.t_min + (dc.t_max - dc.t_min) * torch.rand(b, generator=g)
     noise = torch.randn(x_hat.shape, generator=g)
     with torch.no_grad():
         x_t = with_cond_frame(add_noise(x_hat.detach(), noise, t), cond)
         tt = frame_times(b, f, t)
-        x0_real = x0_from_v(x_t, velocity(teacher, x_t, tt, dc.cfg), tt)[:, 1:]
-        x0_fake = x0_from_v(x_t, critic(x_t, tt), tt)[:, 1:]
+        x0_real = x0_from_v(x_t, velocity(teacher, x_t, tt, dc.cfg, context=context), tt)[:, 1:]
+        x0_fake = x0_from_v(x_t, critic(x_t, tt, **context_kwargs(context)), tt)[:, 1:]
         norm = (x_hat.detach() - x0_real).abs().mean(dim=(1, 2, 3, 4), keepdim=True).clamp_min(1e-6)
         grad = torch.nan_to_num((x0_fake - x0_real) / norm)
     loss = 0.5 * F.mse_loss(x_hat.double(), (x_hat.detach() - grad).double())
@@ -54,30 +56,31 @@ def dmd_generator_loss(x_hat: torch.Tensor, cond: torch.Tensor, teacher: VideoDi
 
 
 def critic_loss(critic: VideoDiT, x_fake: torch.Tensor, cond: torch.Tensor, g: torch.Generator,
-                time_dist: str = "uniform") -> torch.Tensor:
-    """Denoising score matching (flow matching) of the critic on detached student samples."""
+                time_dist: str = "uniform", context: torch.Tensor | None = None) -> torch.Tensor:
+    """Denoising score matching (flow matching) of the critic on detached student samples (``context``: text)."""
     b, f = x_fake.shape[:2]
     t = sample_times(b, g, time_dist)
     noise = torch.randn(x_fake.shape, generator=g)
     x_t = with_cond_frame(add_noise(x_fake, noise, t), cond)
-    v = critic(x_t, frame_times(b, f, t))[:, 1:]
+    v = critic(x_t, frame_times(b, f, t), **context_kwargs(context))[:, 1:]
     return F.mse_loss(v, noise - x_fake)
 
 
 @torch.no_grad()
 def motion_ratio(student: VideoDiT, cond: torch.Tensor, gts: list[dict[str, Any]], frames: int, steps: list[float],
-                 data_speed: float, seed: int, decode=None) -> float:
+                 data_speed: float, seed: int, decode=None, context: torch.Tensor | None = None) -> float:
     """Motion of fixed rollouts relative to their data (the early-stopping statistic).
 
     With ground truth (the toy world's val split) it is the sprite speed / the data twins' true speed, measured as
     :func:`aad_bench.world.motion.motion_summary` does (sprites followed from their first-frame appearance), so
     flicker and speckles cannot pass for motion. Without (real video) it is the tracked mean speed of the rollouts
-    / ``data_speed``. ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (identity when None).
+    / ``data_speed``. ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (identity when None); ``context``: the
+    probes' text embeddings (None without text).
     """
     if gts and len(gts) != len(cond):
         raise ValueError(f"dmd.early_stop.criterion=motion: {len(gts)} ground truths for {len(cond)} probes")
     g = torch.Generator().manual_seed(seed)
-    x = torch.cat([cond[:, None], self_rollout(student, cond, frames, g, steps, None)], 1)
+    x = torch.cat([cond[:, None], self_rollout(student, cond, frames, g, steps, None, context=context)], 1)
     x = decode(x) if decode is not None else x
     clips = [to_uint8(c) for c in x]
     if gts:
@@ -135,7 +138,7 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     start = ctx.restore(state, {"student": student, "critic": critic})
     checks = dc.early_stop.criterion == "motion"
     probe = (lambda: motion_ratio(student, ctx.probe_cond, ctx.probe_gts, ctx.frames, ctx.student_steps,
-                                  ctx.data_speed, ctx.seed, ctx.decode)) if checks else None
+                                  ctx.data_speed, ctx.seed, ctx.decode, context=ctx.probe_context)) if checks else None
     history = list(state["stage_info"].get(STAGE, {}).get("motion", [])) if state is not None else []
     passed = None  # the weights of the last motion check that passed: {"step", "student"}
     if state is not None and checks:
@@ -155,14 +158,17 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     for step in range(start, dc.steps):
         g = step_generator(ctx.seed, STAGE, step)
         torch.manual_seed(g.initial_seed())
-        cond = batch(ctx.data, dc.batch, g)[:, 0]
+        clips, text = ctx.data.batch(dc.batch, g)
+        cond = clips[:, 0]
         set_lr(student.optimizer, step, dc.warmup)
 
         # -- generator: DMD gradient on a self-rollout (accumulated over parts of the batch) --
         parts, x_hats = student.parts(dc.batch), []
         for part in parts:
-            x_hat = self_rollout(student, cond[part], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
-            loss_g, extra = dmd_generator_loss(x_hat, cond[part], ctx.frozen_teacher, critic, dc, g)
+            x_hat = self_rollout(student, cond[part], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad,
+                                 context_part(text, part))
+            loss_g, extra = dmd_generator_loss(x_hat, cond[part], ctx.frozen_teacher, critic, dc, g,
+                                               context_part(text, part))
             check_finite(STAGE, step, loss_g=loss_g.item())
             student.backward(loss_g)
             x_hats.append(x_hat.detach())
@@ -170,14 +176,15 @@ def dmd_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
 
         # -- critic: ``ratio`` denoising updates, each on a fresh no-gradient rollout of the updated student --
         for _ in range(dc.ratio):
-            c_conds, c_xs = [cond[p] for p in parts], x_hats
+            c_conds, c_xs, c_text = [cond[p] for p in parts], x_hats, [context_part(text, p) for p in parts]
             if dc.critic_rollout == "fresh":
-                fresh = batch(ctx.data, dc.batch, g)[:, 0]
-                c_conds = [fresh[p] for p in parts]
+                fresh, fresh_text = ctx.data.batch(dc.batch, g)
+                c_conds, c_text = [fresh[p, 0] for p in parts], [context_part(fresh_text, p) for p in parts]
                 with torch.no_grad():
-                    c_xs = [self_rollout(student, c, ctx.frames, g, ctx.student_steps, None) for c in c_conds]
-            for c_cond, c_x in zip(c_conds, c_xs):
-                loss_c = critic_loss(critic, c_x, c_cond, g)
+                    c_xs = [self_rollout(student, c, ctx.frames, g, ctx.student_steps, None, context=tx)
+                            for c, tx in zip(c_conds, c_text)]
+            for c_cond, c_x, tx in zip(c_conds, c_xs, c_text):
+                loss_c = critic_loss(critic, c_x, c_cond, g, **context_kwargs(tx))
                 check_finite(STAGE, step, loss_critic=loss_c.item())
                 critic.backward(loss_c)
             critic.step(check=grad_guard(STAGE, step, dz.explode_grad))

@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from aad_bench.data.loader import context_part
 from aad_bench.engine.ema import ShardedEMA
 from aad_bench.methods import method_hook
 from aad_bench.models.discriminator import (
@@ -26,12 +27,12 @@ from aad_bench.models.discriminator import (
     nonsaturating_g_loss,
 )
 from aad_bench.models.rectified_flow import add_noise, frame_times, with_cond_frame
-from aad_bench.sampling.samplers import grad_chunk_set, self_rollout
+from aad_bench.sampling.samplers import context_kwargs, grad_chunk_set, self_rollout
 from aad_bench.training.context import DistillContext
 from aad_bench.training.divergence import Diverged, check_finite, grad_guard
 from aad_bench.training.dmd import critic_loss, dmd_generator_loss
 from aad_bench.training.optim import make_optimizer, set_lr
-from aad_bench.training.rng import batch, seeded, step_generator
+from aad_bench.training.rng import seeded, step_generator
 from aad_bench.training.steplog import StepLogger
 
 STAGE = "gan"
@@ -58,15 +59,20 @@ def noised_pair(real: torch.Tensor, fake: torch.Tensor, gc: DictConfig, g: torch
     return real_t, fake_t, t
 
 
-def d_step(disc: Discriminator, real_t, fake_t, t, gc: DictConfig, g: torch.Generator) -> dict[str, Any]:
-    """Discriminator loss + λ·(R1 + R2) (R2 off with ``reg.r2: false``); returns the loss tensor and logs."""
-    lr_, lf_ = disc(real_t, t), disc(fake_t.detach(), t)
+def d_step(disc: Discriminator, real_t, fake_t, t, gc: DictConfig, g: torch.Generator,
+           context: torch.Tensor | None = None) -> dict[str, Any]:
+    """Discriminator loss + λ·(R1 + R2) (R2 off with ``reg.r2: false``); returns the loss tensor and logs.
+
+    ``context``: the pair's text embeddings (a real clip and its rollout share the caption), or None.
+    """
+    text = context_kwargs(context)
+    lr_, lf_ = disc(real_t, t, **text), disc(fake_t.detach(), t, **text)
     loss = logistic_d_loss(lr_, lf_)
     r1 = r2 = torch.zeros(())
     if gc.reg.lambda_ > 0:
-        r1 = approx_r_penalty(disc, real_t, t, lr_, gc.reg.sigma, g)
+        r1 = approx_r_penalty(disc, real_t, t, lr_, gc.reg.sigma, g, **text)
         if gc.reg.get("r2", True):
-            r2 = approx_r_penalty(disc, fake_t.detach(), t, lf_, gc.reg.sigma, g)
+            r2 = approx_r_penalty(disc, fake_t.detach(), t, lf_, gc.reg.sigma, g, **text)
     return {"loss": loss + gc.reg.lambda_ * (r1 + r2), "loss/d": loss.item(), "r1": r1.item(), "r2": r2.item(),
             "d_acc": d_accuracy(lr_, lf_), "logit_real": lr_.mean().item(), "logit_fake": lf_.mean().item()}
 
@@ -101,21 +107,22 @@ class DMDTerm:
             self.critic = ctx.prepare(copy.deepcopy(ctx.teacher).requires_grad_(True), opt, "critic", batch,
                                       "method.gan.batch", context_parallel=True)
 
-    def generator_loss(self, x_hat: torch.Tensor, cond: torch.Tensor, g: torch.Generator
-                       ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Weighted DMD loss on a rollout (0 when inert)."""
+    def generator_loss(self, x_hat: torch.Tensor, cond: torch.Tensor, g: torch.Generator,
+                       context: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Weighted DMD loss on a rollout (0 when inert); ``context``: its text embeddings."""
         if self.critic is None:
             return torch.zeros(()), {}
         loss, logs = dmd_generator_loss(x_hat, cond, self.ctx.frozen_teacher, self.critic, self.ctx.cfg.method.dmd,
-                                        g)
+                                        g, context)
         return self.weight * loss, logs
 
-    def critic_step(self, x_hats: list[torch.Tensor], conds: list[torch.Tensor], g: torch.Generator) -> None:
+    def critic_step(self, x_hats: list[torch.Tensor], conds: list[torch.Tensor], g: torch.Generator,
+                    contexts: list[torch.Tensor | None] | None = None) -> None:
         """One denoising update of the critic on the (detached) rollouts of the step's batch parts."""
         if self.critic is None:
             return
-        for x_hat, cond in zip(x_hats, conds):
-            self.critic.backward(critic_loss(self.critic, x_hat.detach(), cond, g))
+        for x_hat, cond, text in zip(x_hats, conds, contexts or [None] * len(conds)):
+            self.critic.backward(critic_loss(self.critic, x_hat.detach(), cond, g, **context_kwargs(text)))
         self.critic.step()
 
     def modules(self) -> dict[str, Any]:
@@ -153,36 +160,39 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
         torch.manual_seed(g.initial_seed())
         set_lr(student.optimizer, step, gc.warmup)
         set_lr(disc.optimizer, step, gc.warmup)
-        real = batch(ctx.data, gc.batch, g)
+        real, text = ctx.data.batch(gc.batch, g)
 
         # -- discriminator (+ the joint variant's critic): ``ratio`` updates, accumulated over the parts of the
         #    batch; the first on this step's rollouts, the others on fresh no-gradient rollouts of new images --
         parts, fakes = disc.parts(gc.batch), []
         for part in parts:
-            x_hat = self_rollout(student, real[part, 0], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad)
+            x_hat = self_rollout(student, real[part, 0], ctx.frames, g, ctx.student_steps, grad_chunks, refresh_grad,
+                                 context_part(text, part))
             fakes.append((x_hat, *noised_pair(real[part], with_cond_frame(x_hat, real[part, 0]), gc, g)))
         for i in range(int(gc.get("ratio", 1))):
-            r = real if i == 0 else batch(ctx.data, gc.batch, g)
+            r, r_text = (real, text) if i == 0 else ctx.data.batch(gc.batch, g)
             c_xs = []
             for k, part in enumerate(parts):
                 if i == 0:
                     c_x, real_t, fake_t, t = fakes[k]
                 else:
                     with torch.no_grad():
-                        c_x = self_rollout(student, r[part, 0], ctx.frames, g, ctx.student_steps, None)
+                        c_x = self_rollout(student, r[part, 0], ctx.frames, g, ctx.student_steps, None,
+                                           context=context_part(r_text, part))
                     real_t, fake_t, t = noised_pair(r[part], with_cond_frame(c_x, r[part, 0]), gc, g)
-                d = d_step(disc, real_t, fake_t, t, gc, g)
+                d = d_step(disc, real_t, fake_t, t, gc, g, context_part(r_text, part))
                 check_finite(STAGE, step, loss_d=d["loss"].item())
                 disc.backward(d["loss"])
                 c_xs.append(c_x.detach())
             disc.step(check=grad_guard(STAGE, step, dz.explode_grad))
-            dmd_term.critic_step(c_xs, [r[part, 0] for part in parts], g)
+            dmd_term.critic_step(c_xs, [r[part, 0] for part in parts], g, [context_part(r_text, p) for p in parts])
 
         # -- generator: non-saturating loss (+ the DMD term of the joint variant), then EMA --
         disc.requires_grad_(False)  # the generator step must not touch D's gradients
         for part, (x_hat, _, fake_t, t) in zip(parts, fakes):
-            loss_g = gc.get("g_weight", 1.0) * nonsaturating_g_loss(disc(fake_t, t))
-            loss_dmd, extra = dmd_term.generator_loss(x_hat, real[part, 0], g)
+            p_text = context_part(text, part)
+            loss_g = gc.get("g_weight", 1.0) * nonsaturating_g_loss(disc(fake_t, t, **context_kwargs(p_text)))
+            loss_dmd, extra = dmd_term.generator_loss(x_hat, real[part, 0], g, p_text)
             loss_g = loss_g + loss_dmd
             check_finite(STAGE, step, loss_g=loss_g.item())
             student.backward(loss_g)

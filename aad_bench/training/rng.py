@@ -2,8 +2,9 @@
 
 Resumed runs, and runs that reuse a cached stage prefix, draw the same batches, noise and initial weights as an
 uninterrupted run, because no draw depends on how much of the global RNG something else consumed before:
-step loops draw from :func:`step_generator`, and modules built mid-run (the discriminator and its heads, critics)
-are built inside :func:`seeded`, which seeds torch's global RNG from (seed, role) and restores it afterwards.
+step loops draw from :func:`step_generator` (their batches too, through
+:meth:`aad_bench.data.loader.TrainingSet.batch`), and modules built mid-run (the discriminator and its heads,
+critics) are built inside :func:`seeded`, which seeds torch's global RNG from (seed, role) and restores it afterwards.
 """
 
 from __future__ import annotations
@@ -43,8 +44,3 @@ def seeded(seed: int, role: str) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(role_seed(seed, role))
         yield
-
-
-def batch(data: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
-    """A random batch of clips (with replacement, so tiny data sets work with any batch size)."""
-    return data[torch.randint(len(data), (size,), generator=g)]

@@ -15,6 +15,7 @@ from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from aad_bench.data.loader import TrainingSet, context_part, uses_text
 from aad_bench.engine import Engine, EngineError
 from aad_bench.engine.checkpoint import load_sharded, save_sharded
 from aad_bench.engine.ema import ShardedEMA
@@ -23,10 +24,11 @@ from aad_bench.models.backbones import build_backbone
 from aad_bench.models.dit import ARCH_VERSION, VideoDiT
 from aad_bench.models.rectified_flow import add_noise, frame_times, sample_times
 from aad_bench.runfolder import RunFolder
+from aad_bench.sampling.samplers import context_kwargs
 from aad_bench.training.checkpoint import load_final, load_latest, next_name, prune, save_checkpoint
 from aad_bench.training.divergence import Diverged, check_finite, grad_guard
 from aad_bench.training.optim import make_optimizer, set_lr
-from aad_bench.training.rng import batch, step_generator
+from aad_bench.training.rng import step_generator
 from aad_bench.training.steplog import StepLogger
 from aad_bench.utils.provenance import config_hash
 
@@ -41,10 +43,16 @@ def teacher_key(world: dict, model: dict, train: dict, codec: str = "identity") 
 
 
 def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
-    """:func:`teacher_key` of a full run config (plus the real-data settings when a ``data`` source is set)."""
+    """:func:`teacher_key` of a full run config.
+
+    Plus the real-data settings when a ``data`` source is set, and whether its captions reach the backbone.
+    """
     key = teacher_key(OmegaConf.to_container(cfg.world), OmegaConf.to_container(cfg.model),
                       OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
-    return {**key, "data": OmegaConf.to_container(cfg.data)} if cfg.get("data") else key
+    if not cfg.get("data"):
+        return key
+    text = {"text": "captions"} if uses_text(cfg, captions=cfg.data.source == "folder") else {}
+    return {**key, "data": OmegaConf.to_container(cfg.data), **text}
 
 
 def teacher_dir(cache_root: str | Path, key: dict[str, Any]) -> Path:
@@ -64,24 +72,30 @@ def teacher_times(b: int, g: torch.Generator, tc: DictConfig) -> torch.Tensor:
     return sample_times(b, g, tc.time_dist)
 
 
-def teacher_loss(model: VideoDiT, x0: torch.Tensor, g: torch.Generator, tc: DictConfig) -> torch.Tensor:
-    """Flow-matching loss on the generated frames; one time per clip; image dropped with ``p_uncond``."""
+def teacher_loss(model: VideoDiT, x0: torch.Tensor, g: torch.Generator, tc: DictConfig,
+                 context: torch.Tensor | None = None) -> torch.Tensor:
+    """Flow-matching loss on the generated frames; one time per clip; condition dropped with ``p_uncond``.
+
+    ``context``: the clips' text embeddings ``[B, L, D]`` (None without text); what a drop removes is the
+    backbone's choice (toy DiT: the image; Wan: ``model.cfg_drop``).
+    """
     b, f = x0.shape[:2]
     t = teacher_times(b, g, tc)
     noise = torch.randn(x0.shape, generator=g)
     x_t = add_noise(x0, noise, frame_times(b, f - 1, t))
     drop = torch.rand(b, generator=g) < tc.p_uncond
-    v = model(x_t, frame_times(b, f - 1, t), cond_drop=drop)
+    v = model(x_t, frame_times(b, f - 1, t), cond_drop=drop, **context_kwargs(context))
     return F.mse_loss(v[:, 1:], (noise - x0)[:, 1:])
 
 
-def train_teacher(run: RunFolder, mcfg: DictConfig, data: torch.Tensor, tc: DictConfig, seed: int,
+def train_teacher(run: RunFolder, mcfg: DictConfig, data: TrainingSet | torch.Tensor, tc: DictConfig, seed: int,
                   progress: bool = True, engine: Engine | None = None) -> VideoDiT:
     """Train (or resume) the teacher (backbone settings ``mcfg`` = ``cfg.model``) in ``run``; returns the EMA model.
 
-    ``engine`` (default: one process on the CPU) runs it: distributed, sharded, on the device, in bf16.
+    ``data``: the training set (or a tensor of clips). ``engine`` (default: one process on the CPU) runs it:
+    distributed, sharded, on the device, in bf16.
     """
-    engine = engine or default_engine()
+    engine, data = engine or default_engine(), TrainingSet.of(data)
     state = load_latest(run.checkpoints)
     if state is not None and "ema" in state and state["step"] >= tc.steps:  # finished, not yet marked so
         return _eval_model(mcfg, state["ema"])
@@ -97,9 +111,9 @@ def train_teacher(run: RunFolder, mcfg: DictConfig, data: torch.Tensor, tc: Dict
     for step in range(start, tc.steps):
         g = step_generator(seed, STAGE, step)
         lr = set_lr(model.optimizer, step, tc.warmup, tc.steps)
-        clips = batch(data, tc.batch, g)
+        clips, text = data.batch(tc.batch, g)
         for part in model.parts(tc.batch):  # gradient accumulation (one part unless trainer.micro_batch is set)
-            loss = teacher_loss(model, clips[part], g, tc)
+            loss = teacher_loss(model, clips[part], g, tc, context_part(text, part))
             check_finite(STAGE, step, loss=loss.item())
             model.backward(loss)
         gnorm = model.step(check=grad_guard(STAGE, step, tc.explode_grad))
@@ -150,7 +164,7 @@ def _restore(state: dict[str, Any] | None, engine: Engine, model: Any, ema: Shar
     return int(state["step"])
 
 
-def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True,
+def get_teacher(cfg: DictConfig, data: TrainingSet | torch.Tensor, progress: bool = True,
                 engine: Engine | None = None) -> tuple[VideoDiT, RunFolder]:
     """The cached teacher for ``cfg`` (trained now, under ``engine``, if the cache has no finished one)."""
     engine = engine or default_engine()
@@ -163,7 +177,7 @@ def get_teacher(cfg: DictConfig, data: torch.Tensor, progress: bool = True,
         return _load_or_train(cfg, run, data, progress, engine)
 
 
-def _load_or_train(cfg: DictConfig, run: RunFolder, data: torch.Tensor, progress: bool,
+def _load_or_train(cfg: DictConfig, run: RunFolder, data: TrainingSet | torch.Tensor, progress: bool,
                    engine: Engine) -> tuple[VideoDiT, RunFolder]:
     mcfg = cfg.model
     if engine.rt.main_decides(run.is_finished):
