@@ -266,7 +266,9 @@ class VideoDiT(nn.Module):
         ang = self.rope.angles(torch.arange(f, device=x.device), *self.cfg.grid)
         mask = block_causal_mask(f, self.cfg.chunk, self.cfg.tokens_per_frame, device=x.device) if causal else None
         sp = self.seq_parallel  # context parallel: the blocks see this rank's tokens; angles and mask stay global
-        tok, cb = (sp.split(tok), sp.split(c)) if sp is not None else (tok, c)
+        cb = c
+        if sp is not None:  # a rank's tokens may start mid-frame: its blocks get one modulation vector per token
+            tok, cb = sp.split(tok), sp.split(c.repeat_interleave(self.cfg.tokens_per_frame, dim=1))
         feats = []
         for i, blk in enumerate(self.blocks):
             tok = blk(tok, cb, lambda z, blk=blk: blk.attn(z, ang, mask))
