@@ -69,3 +69,6 @@ def test_data_with_a_motion_trail_reads_its_ground_truth():
     out = [render_clip(cfg, "eval", i) for i in range(16)]
     s = motion_summary([v for v, _ in out], [g for _, g in out])
     assert 0.9 <= s["speed_ratio"] <= 1.1 and s["frozen_share"] == 0.0 and s["found_share"] > 0.95
+    # and a sprite that is not found has no motion: noise frames read as frozen, not as fast
+    s = motion_summary(noise, gts)
+    assert s["speed_ratio"] == 0.0 and s["frozen_share"] == 1.0
