@@ -158,3 +158,36 @@ def test_prompts_refuse_what_needs_clips(tiny_cfg, tmp_path):
     with pytest.raises(ValueError, match="^data.teacher=.*nowhere: not a finished teacher folder"):
         distill_task.run(tiny_cfg(*_prompt_args(path, "method=dmd", f"data.teacher={tmp_path / 'nowhere'}")))
     assert not (tmp_path / "runs").exists()  # all refused before any work
+
+
+def test_prompt_conditions_and_a_teacher_folder(tiny_cfg, tmp_path):
+    from wan_helpers import tiny_model
+
+    from aad_bench.data.sources import eval_conditions, training_data
+    from aad_bench.runfolder import RunFolder
+    from aad_bench.training.checkpoint import save_checkpoint
+    from aad_bench.training.teacher import get_teacher
+
+    path = _prompt_file(tmp_path / "prompts")
+    teacher = tiny_model(seed=5)  # a finished teacher folder, as a data=folder run leaves it in the cache
+    run = RunFolder(tmp_path / "teacher")
+    run.start("{}", {"task": "teacher"})
+    save_checkpoint(run.checkpoints, "teacher", 3, {"ema": teacher.state_dict()})
+    run.finish("finished", stage="teacher", step=3)
+    cfg = tiny_cfg(*_prompt_args(path, "method=dmd", f"data.teacher={run.path}"))
+    data = training_data(cfg)
+    assert data.shape == (3, 3, 16, 4, 4) and not data.has_clips  # 9 pixel frames = 3 latent frames
+    clips, _ = data.batch(4, torch.Generator().manual_seed(0))
+    assert clips.shape == (4, 1, 16, 4, 4)  # batches carry the conditioning frame only
+    with pytest.raises(ValueError, match="^Stage III \\(gan\\) needs real clips: data=prompts"):
+        data.require_clips("Stage III (gan)")
+    stems, cond, metas = eval_conditions(cfg, "eval", 4)
+    assert [m["caption"] for m in metas] == [*PROMPTS, PROMPTS[0]] and cond.shape == (4, 16, 4, 4)
+    torch.testing.assert_close(cond[3], cond[0])  # cycled, encoded once
+    grey = tiny_cfg("size=tiny", "data=prompts", f"data.path={path}", "data.height=16", "data.width=16")
+    _, px, _ = eval_conditions(grey, "eval", 3)  # identity codec: the latents are the pixels
+    assert px[1].abs().max() < 0.01 and px[0].abs().max() > 0.5  # no image: a mid-grey frame; an image: itself
+    model, folder = get_teacher(cfg, data)
+    assert folder.path == run.path
+    for a, b in zip(model.state_dict().values(), teacher.state_dict().values()):
+        torch.testing.assert_close(a, b)
