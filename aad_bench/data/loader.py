@@ -68,15 +68,19 @@ class TrainingSet:
     """Training clips ``[N, F, c, h, w]`` (latent space) and their text embeddings, drawn by index.
 
     Args:
-        clips: the toy world's tensor, or a :class:`ShardReader` over a latent cache.
+        clips: the toy world's tensor, a :class:`ShardReader` over a latent cache, or ``data=prompts``'
+            :class:`~aad_bench.data.prompts.PromptConditions` (conditioning frames only).
         text: encodes captions into ``[B, L, D]`` embeddings (the cached text encoder), or None: no text
             reaches the backbone (the toy world, a backbone without text, or no encoder set).
+        frames: latent frames per training clip when ``clips`` holds only the conditioning frame (prompts):
+            ``shape[1]`` says how long the stages roll out, while batches carry frame 0 alone.
     """
 
-    def __init__(self, clips: torch.Tensor | ShardReader, text: Any = None) -> None:
+    def __init__(self, clips: torch.Tensor | ShardReader, text: Any = None, frames: int | None = None) -> None:
         self.source, self.text = clips, text
         first = clips[:1] if isinstance(clips, torch.Tensor) else clips.latents(torch.zeros(1, dtype=torch.long))
-        self.shape = (len(clips), *first.shape[1:])
+        self.shape = (len(clips), frames or first.shape[1], *first.shape[2:])
+        self.has_clips = first.shape[1] == self.shape[1]  # False: conditioning frames only (data=prompts)
 
     @classmethod
     def of(cls, data: torch.Tensor | TrainingSet) -> TrainingSet:
@@ -91,8 +95,13 @@ class TrainingSet:
         """Whether batches carry text embeddings."""
         return self.text is not None
 
+    def require_clips(self, what: str) -> None:
+        """One clear line when ``what`` (a stage that learns from real frames) gets conditioning frames only."""
+        if not self.has_clips:
+            raise ValueError(f"{what} needs real clips: data=prompts has only conditioning frames; use data=folder")
+
     def latents(self, idx: torch.Tensor) -> torch.Tensor:
-        """Clips ``idx`` ``[B, F, c, h, w]``."""
+        """Clips ``idx`` ``[B, F, c, h, w]`` (``[B, 1, c, h, w]`` without clips: the conditioning frames)."""
         src = self.source
         return src[idx] if isinstance(src, torch.Tensor) else src.latents(idx)
 
@@ -110,7 +119,8 @@ class TrainingSet:
         """``size`` random clips (with replacement, so tiny sets work with any batch) and their text embeddings.
 
         Only ``g`` decides which: with a generator made from (seed, stage, step) the batch is a pure function of
-        them. Returns ``(latents [B,F,c,h,w], context [B,L,D] or None)``.
+        them. Returns ``(latents [B,F,c,h,w], context [B,L,D] or None)``; without clips (data=prompts) the
+        latents are the conditioning frames ``[B,1,c,h,w]``.
         """
         idx = torch.randint(len(self), (size,), generator=g)
         return self.latents(idx), self.context(idx)

@@ -50,15 +50,23 @@ def summarize_motion(clips: list[np.ndarray], metas: list[dict], sheet: Path) ->
     """
     contact_sheet(clips[:8], sheet)
     if any(m.get("gt") is None for m in metas):  # real data: tracked speeds against the data clips' own
-        s = tracked_summary(clips, [m["data_speed"] for m in metas])
+        s = tracked_summary(clips, [m.get("data_speed") for m in metas])
     else:
         s = motion_summary(clips, [m["gt"] for m in metas])
     return {k: s[k] for k in ("speed_ratio", "frozen_share", "speed", "data_speed")} | {"contact_sheet": str(sheet)}
 
 
-def tracked_summary(clips: list[np.ndarray], data_speeds: list[float]) -> dict[str, Any]:
-    """:func:`motion_summary`'s numbers without ground truth: tracked speeds of generated and data clips."""
-    speeds, data = np.array([mean_speed(c) for c in clips]), np.array(data_speeds, dtype=np.float64)
+def tracked_summary(clips: list[np.ndarray], data_speeds: list[float | None]) -> dict[str, Any]:
+    """:func:`motion_summary`'s numbers without ground truth: tracked speeds of generated and data clips.
+
+    Without data clips (``data=prompts``: a speed is None) there is nothing to compare with: ``speed_ratio`` and
+    ``data_speed`` are None and ``frozen_share`` is the share of generated clips that do not move.
+    """
+    speeds = np.array([mean_speed(c) for c in clips])
+    if any(d is None for d in data_speeds):
+        return {"speed_ratio": None, "frozen_share": float((speeds < FROZEN_SPEED).mean()),
+                "speed": float(speeds.mean()), "data_speed": None}
+    data = np.array(data_speeds, dtype=np.float64)
     moving = data >= FROZEN_SPEED
     return {"speed_ratio": float(speeds.mean() / max(data.mean(), 1e-9)),
             "frozen_share": float((speeds[moving] < FROZEN_SPEED).mean()) if moving.any() else 0.0,

@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.config import hydra_overrides, run_dir
-from aad_bench.data.sources import data_speed, eval_conditions, latent_frames, training_data
+from aad_bench.data.sources import check_source, data_speed, eval_conditions, latent_frames, training_data
 from aad_bench.engine import Engine, setup
 from aad_bench.engine.settings import check_run
 from aad_bench.engine.tracking import Tracker
@@ -38,6 +38,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """
     spec = MethodSpec.from_cfg(cfg.method)
     spec.validate(cfg.method, cfg.model.depth)  # bad combinations fail before any work
+    check_source(cfg, list(spec.stages))  # data=prompts: no teacher training, no Stage III, no data motion
     mcfg = backbone_config(cfg.model)
     mcfg.check_frames(latent_frames(cfg))
     engine = setup(cfg.get("trainer"))  # device, engine, world size vs cp: checked before the process group exists
@@ -91,5 +92,9 @@ def _run(cfg: DictConfig, spec: MethodSpec, engine: Engine) -> dict[str, Any]:
     res = run.finish("finished", stage=(list(spec.stages) or ["teacher"])[-1],
                      summary={**summary, "stages": stage_info, "disc": info["disc"], "warmup": info["warmup"]})
     print(f"{cfg.method.name}: run folder {run.path}")
-    print(f"  sprite speed generated/data {summary['speed_ratio']:.2f}, frozen clips {summary['frozen_share']:.0%}")
+    if summary["speed_ratio"] is None:  # data=prompts: no data clips to compare with
+        print(f"  tracked speed {summary['speed']:.3f} px/frame, frozen clips {summary['frozen_share']:.0%}")
+    else:
+        print(f"  sprite speed generated/data {summary['speed_ratio']:.2f}, frozen clips "
+              f"{summary['frozen_share']:.0%}")
     return res

@@ -7,7 +7,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from aad_bench.config import hydra_overrides, run_dir
-from aad_bench.data.sources import latent_frames
+from aad_bench.data.sources import check_source, latent_frames
 from aad_bench.data.toy import training_data
 from aad_bench.engine import Engine, setup
 from aad_bench.engine.settings import check_run
@@ -23,6 +23,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     Under a distributed engine every rank trains the teacher; rank 0 alone writes the run folder and samples.
     """
+    check_source(cfg, None)  # data=prompts has no clips to train a teacher on
     engine = setup(cfg.get("trainer"))
     try:
         return _run(cfg, engine)

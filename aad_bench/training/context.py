@@ -39,7 +39,7 @@ class DistillContext:
     teacher: VideoDiT
     data: TrainingSet  # clips [N, F, c, h, w] in latent space (+ their captions' text embeddings), drawn by batch
     student: VideoDiT
-    data_speed: float  # tracked mean speed of data clips (px/frame)
+    data_speed: float | None  # tracked mean speed of data clips (px/frame); None without clips (data=prompts)
     probe_cond: torch.Tensor  # fixed conditioning images for motion checks (the world's val split, never scored)
     engine: Engine = field(default_factory=default_engine)
     tracker: Tracker | None = None  # TensorBoard / W&B beside metrics.jsonl (rank 0)

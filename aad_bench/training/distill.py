@@ -130,7 +130,7 @@ def run_stages(ctx: DistillContext) -> None:
 
 
 def build_context(cfg: DictConfig, run: RunFolder, teacher: VideoDiT, data: TrainingSet | torch.Tensor,
-                  data_speed: float, probe_cond: torch.Tensor, engine: Engine | None = None,
+                  data_speed: float | None, probe_cond: torch.Tensor, engine: Engine | None = None,
                   probe_gts: list[dict[str, Any]] | None = None,
                   probe_captions: list[str | None] | None = None) -> DistillContext:
     """A context whose student starts as a copy of the teacher (then used with the block-causal mask).

@@ -68,13 +68,16 @@ def critic_loss(critic: VideoDiT, x_fake: torch.Tensor, cond: torch.Tensor, g: t
 
 @torch.no_grad()
 def motion_ratio(student: VideoDiT, cond: torch.Tensor, gts: list[dict[str, Any]], frames: int, steps: list[float],
-                 data_speed: float, seed: int, decode=None, context: torch.Tensor | None = None) -> float:
+                 data_speed: float | None, seed: int, decode=None, context: torch.Tensor | None = None) -> float:
     """Motion of fixed rollouts relative to their data (the early-stopping statistic).
 
     With ground truth (the toy world's val split) it is the sprite speed / the data twins' true speed, measured as
     :func:`aad_bench.world.motion.motion_summary` does (sprites followed from their first-frame appearance), so
     flicker and speckles cannot pass for motion. Without (real video) it is the tracked mean speed of the rollouts
-    / ``data_speed``. ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (identity when None); ``context``: the
+    / ``data_speed``. ``data_speed`` None (``data=prompts``: no clips, no ground truth) gives the rollouts' own
+    tracked speed in px/frame: with ``early_stop.reference=start`` (the only reference prompts allow, see
+    :func:`aad_bench.data.sources.check_source`) the stage stops when it falls below ``threshold`` x its value at
+    generator step 0. ``decode`` maps latent clips ``[B,T,c,h,w]`` to pixels (identity when None); ``context``: the
     probes' text embeddings (None without text).
     """
     if gts and len(gts) != len(cond):
@@ -85,7 +88,8 @@ def motion_ratio(student: VideoDiT, cond: torch.Tensor, gts: list[dict[str, Any]
     clips = [to_uint8(c) for c in x]
     if gts:
         return motion_summary(clips, gts)["speed_ratio"]
-    return sum(mean_speed(c) for c in clips) / len(clips) / max(data_speed, 1e-9)
+    speed = sum(mean_speed(c) for c in clips) / len(clips)
+    return speed if data_speed is None else speed / max(data_speed, 1e-9)
 
 
 def early_stop_reason(es: DictConfig, step: int, ratio: float | None, start_ratio: float | None) -> str | None:

@@ -140,6 +140,7 @@ def gan_stage(ctx: DistillContext, state: dict[str, Any] | None) -> None:
     ``state`` is this stage's latest checkpoint (resume) or None.
     """
     gc, dz = ctx.cfg.method.gan, ctx.cfg.distill
+    ctx.data.require_clips("Stage III (gan)")
     with seeded(ctx.seed, "gan/discriminator"):  # same initial heads after a resume or a reused prefix
         disc = method_hook(ctx.cfg.method, "build_discriminator", build_discriminator)(ctx, gc)
     disc = ctx.prepare(disc, lambda m: make_optimizer(_d_groups(m, gc), gc.lr_d_backbone, betas=gc.betas),

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from aad_bench.data.loader import TrainingSet, context_part, uses_text
+from aad_bench.data.prompts import NEEDS_TEACHER, teacher_folder
 from aad_bench.engine import Engine, EngineError
 from aad_bench.engine.checkpoint import load_sharded, save_sharded
 from aad_bench.engine.ema import ShardedEMA
@@ -51,7 +52,7 @@ def teacher_key_for(cfg: DictConfig) -> dict[str, Any]:
                       OmegaConf.to_container(cfg.teacher), cfg.get("codec", "identity"))
     if not cfg.get("data"):
         return key
-    text = {"text": "captions"} if uses_text(cfg, captions=cfg.data.source == "folder") else {}
+    text = {"text": "captions"} if uses_text(cfg, captions=cfg.data.source in ("folder", "prompts")) else {}
     return {**key, "data": OmegaConf.to_container(cfg.data), **text}
 
 
@@ -96,6 +97,7 @@ def train_teacher(run: RunFolder, mcfg: DictConfig, data: TrainingSet | torch.Te
     distributed, sharded, on the device, in bf16.
     """
     engine, data = engine or default_engine(), TrainingSet.of(data)
+    data.require_clips("training a teacher")
     state = load_latest(run.checkpoints)
     if state is not None and "ema" in state and state["step"] >= tc.steps:  # finished, not yet marked so
         return _eval_model(mcfg, state["ema"])
@@ -165,8 +167,13 @@ def _restore(state: dict[str, Any] | None, engine: Engine, model: Any, ema: Shar
 
 
 def get_teacher(cfg: DictConfig, data: TrainingSet | torch.Tensor, progress: bool = True,
-                engine: Engine | None = None) -> tuple[VideoDiT, RunFolder]:
-    """The cached teacher for ``cfg`` (trained now, under ``engine``, if the cache has no finished one)."""
+                engine: Engine | None = None) -> tuple[VideoDiT, RunFolder | None]:
+    """The cached teacher for ``cfg`` (trained now, under ``engine``, if the cache has no finished one).
+
+    ``data=prompts`` cannot train one: the teacher is given (:func:`given_teacher`).
+    """
+    if cfg.get("data") and cfg.data.source == "prompts":
+        return given_teacher(cfg)
     engine = engine or default_engine()
     run = RunFolder(teacher_dir(cfg.paths.cache, teacher_key_for(cfg)))
     if engine.rt.is_main:
@@ -197,3 +204,25 @@ def _load_or_train(cfg: DictConfig, run: RunFolder, data: TrainingSet | torch.Te
         run.release()  # never left owned after a crash (the file lock above still guards the folder)
     run.finish("finished", stage=STAGE, step=cfg.teacher.steps)
     return model, run
+
+
+def given_teacher(cfg: DictConfig) -> tuple[VideoDiT, RunFolder | None]:
+    """The teacher of a run without clips: ``model.checkpoint.path`` as it is, else ``data.teacher``'s final EMA.
+
+    ``data.teacher`` is a finished teacher folder (``<paths.cache>/teacher/<hash>``, e.g. of a ``data=folder`` run
+    with the same model settings). Neither set: one line naming them.
+    """
+    if (cfg.model.get("checkpoint") or {}).get("path"):
+        return build_backbone(cfg.model).eval().requires_grad_(False), None
+    folder = cfg.data.get("teacher")
+    if not folder:
+        raise ValueError(NEEDS_TEACHER)
+    run = RunFolder(teacher_folder(folder))
+    model = build_backbone(cfg.model)
+    try:
+        model.load_state_dict(load_final(run.checkpoints)["ema"])
+    except (KeyError, RuntimeError) as e:
+        raise ValueError(f"data.teacher={folder}: its weights do not fit this model's settings "
+                         f"({str(e).splitlines()[0][:200]})") from None
+    print(f"teacher: {run.path} (data.teacher)")
+    return model.eval().requires_grad_(False), run
