@@ -16,7 +16,7 @@ def _run(*args: str, tmp) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("args,needle", [
     (["task=distill", "size=tiny", "model.chunk=3"], "model.chunk=3 must divide the generated frame count 8"),
-    (["task=distill", "size=tiny", "model.window_frames=2"], "model.window_frames=2 is smaller than a chunk"),
+    (["task=distill", "size=tiny", "model.window_frames=1"], "model.window_frames=1 is smaller than a chunk"),
     (["task=distill", "size=tiny", "method.dmd.ratio=0"], "method.dmd.ratio"),
     (["task=distil", "size=tiny"], "unknown task 'distil'. Did you mean 'distill'?"),
     (["task=distill", "size=tiny", "world.static_share=2"], "static_share"),
