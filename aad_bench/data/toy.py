@@ -45,7 +45,8 @@ def eval_conditions(cfg: DictConfig, split: str, n: int) -> tuple[list[str], tor
     imgs = np.stack([np.asarray(Image.open(root / split / videos[k]["image"]).convert("RGB")) for k in names])
     cond = codec_for(cfg).encode(clips_to_tensor(imgs[:, None]))[:, 0]
     stems = [Path(k).stem.rsplit("-", 1)[0] for k in names]
-    return stems, cond, [videos[k] for k in names]
+    # the data clip itself too, so contact sheets can show it beside the generated one
+    return stems, cond, [{**videos[k], "data_video": str(root / split / k)} for k in names]
 
 
 def data_speed(cfg: DictConfig, split: str = "eval") -> float:

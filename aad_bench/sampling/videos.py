@@ -21,7 +21,7 @@ from aad_bench.models.dit import VideoDiT
 from aad_bench.runfolder import RunFolder
 from aad_bench.sampling.samplers import causal_rollout, teacher_sample
 from aad_bench.sampling.text import caption_context
-from aad_bench.video.io import Mp4Writer, contact_sheet, to_uint8
+from aad_bench.video.io import Mp4Writer, contact_sheet, read_video, to_uint8
 from aad_bench.video.sets import VideoSetWriter, video_name
 from aad_bench.world.motion import FROZEN_SPEED, motion_summary
 from aad_bench.world.tracking import mean_speed
@@ -46,9 +46,17 @@ def write_videos(cfg: DictConfig, folder: Path, stems: list[str], cond: torch.Te
 def summarize_motion(clips: list[np.ndarray], metas: list[dict], sheet: Path) -> dict[str, Any]:
     """Motion of generated clips vs the data clips sharing their first frames, plus a contact sheet.
 
-    See :func:`aad_bench.world.motion.motion_summary`; the sheet shows the first 8 clips.
+    See :func:`aad_bench.world.motion.motion_summary`; the sheet shows the first clips, each below its data clip
+    when the data has one on disk (the toy world), enlarged so that a frame is about 96 px wide.
     """
-    contact_sheet(clips[:8], sheet)
+    rows, labels = [], []
+    for i, (clip, meta) in enumerate(list(zip(clips, metas))[:6]):
+        if meta.get("data_video") and Path(meta["data_video"]).exists():
+            rows.append(read_video(meta["data_video"])[0][:len(clip)])
+            labels.append(f"data {i}")
+        rows.append(clip)
+        labels.append(f"generated {i}")
+    contact_sheet(rows, sheet, labels=labels, scale=max(2, 96 // clips[0].shape[2]))
     if any(m.get("gt") is None for m in metas):  # real data: tracked speeds against the data clips' own
         s = tracked_summary(clips, [m.get("data_speed") for m in metas])
     else:
