@@ -17,17 +17,23 @@ class VideoReadError(RuntimeError):
     """A video that cannot be decoded (corrupt, truncated, empty, missing); the message names the file."""
 
 
+LOSSLESS_MAX = 64  # px: videos this small are written losslessly (see Mp4Writer)
+
+
 class Mp4Writer:
     """Stream RGB frames into an mp4; the file appears under its final name only after :meth:`close`.
 
     Args:
         path: output file.
         fps: frame rate stored in the container.
-        quality: x264 CRF (lower = better; 0 is lossless luma).
+        quality: x264 CRF (lower = better; 0 is lossless). None: 0 for frames up to ``LOSSLESS_MAX`` px (toy
+            videos: at 16x16 compression noise is as large as the sprites' motion and flips the metrics' reading of
+            near-frozen clips), 8 above.
         pix_fmt: ``yuv444p`` keeps colour at tiny resolutions; ``yuv420p`` plays everywhere.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, quality: int = 8, pix_fmt: str = "yuv444p") -> None:
+    def __init__(self, path: str | os.PathLike, fps: float, quality: int | None = None,
+                 pix_fmt: str = "yuv444p") -> None:
         self.path = Path(path)
         self.fps = float(fps)
         self.quality = quality
@@ -37,6 +43,12 @@ class Mp4Writer:
         self._size: tuple[int, int] | None = None
         self.frames_written = 0
 
+    def crf(self, h: int, w: int) -> int:
+        """The x264 CRF used for ``h`` x ``w`` frames."""
+        if self.quality is not None:
+            return int(self.quality)
+        return 0 if max(h, w) <= LOSSLESS_MAX else 8
+
     def _open(self, h: int, w: int) -> None:
         import imageio_ffmpeg
 
@@ -45,7 +57,7 @@ class Mp4Writer:
             raise ValueError(f"yuv420p needs even frame sizes, got {h}x{w}")
         self._gen = imageio_ffmpeg.write_frames(
             str(self._tmp), (w, h), fps=self.fps, codec="libx264", pix_fmt_out=self.pix_fmt,
-            output_params=["-crf", str(self.quality)], macro_block_size=1, ffmpeg_log_level="error")
+            output_params=["-crf", str(self.crf(h, w))], macro_block_size=1, ffmpeg_log_level="error")
         self._gen.send(None)
         self._size = (h, w)
 
