@@ -25,7 +25,7 @@ ARGS = ["task=distill", "size=tiny", "progress=false", "distill.share_stages=fal
         "distill.ckpt_every=1", "method.ode.steps=3", "method.dmd.steps=3", "method.gan.steps=3",
         "method.ode.lr=1e-3", "method.dmd.lr_gen=1e-3", "method.dmd.lr_critic=1e-3", "method.gan.lr_gen=1e-3",
         "method.gan.lr_d_backbone=1e-3", "method.gan.lr_d_head=1e-3"]
-TOL = 5e-5  # max |w - w_single| at a stage end (summation order); the stages move the weights by ~1e-3 (DMD), ~4e-4 (GAN)
+TOL = 5e-5  # max |w - w_single| at a stage end; the stages move the weights by ~1e-3 (DMD) and ~4e-4 (GAN)
 
 
 def _env() -> dict:
