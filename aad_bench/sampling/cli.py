@@ -26,7 +26,7 @@ from aad_bench.engine.runtime import resolve_device
 from aad_bench.engine.settings import TrainerSettings
 from aad_bench.models.backbones import build_backbone
 from aad_bench.runfolder import RunFolder
-from aad_bench.sampling.videos import sample_run
+from aad_bench.sampling.videos import motion_line, sample_run
 from aad_bench.schema import check_config
 from aad_bench.training.checkpoint import CheckpointError, load_final
 from aad_bench.training.teacher import get_teacher
@@ -103,7 +103,7 @@ def sample_main(argv: list[str]) -> int:
             print(f"aad-bench sample: error: {msg}", file=sys.stderr)
             continue
         done += 1
-        print(f"{run_path}/videos: speed ratio {s['speed_ratio']:.2f}, frozen {s['frozen_share']:.0%}")
+        print(f"{run_path}/videos: {motion_line(s)}")
     if not single:
         print(f"sampled {done} run(s), skipped {skipped} not finished, {failed} failed")
     return 1 if failed else 0

@@ -64,6 +64,13 @@ def summarize_motion(clips: list[np.ndarray], metas: list[dict], sheet: Path) ->
     return {k: s[k] for k in ("speed_ratio", "frozen_share", "speed", "data_speed")} | {"contact_sheet": str(sheet)}
 
 
+def motion_line(summary: dict[str, Any]) -> str:
+    """One line for a summary's motion: against the data clips, or the tracked speed alone (data=prompts)."""
+    if summary.get("speed_ratio") is None:  # no data clips to compare with
+        return f"tracked speed {summary['speed']:.3f} px/frame, frozen clips {summary['frozen_share']:.0%}"
+    return f"sprite speed generated/data {summary['speed_ratio']:.2f}, frozen clips {summary['frozen_share']:.0%}"
+
+
 def tracked_summary(clips: list[np.ndarray], data_speeds: list[float | None]) -> dict[str, Any]:
     """:func:`motion_summary`'s numbers without ground truth: tracked speeds of generated and data clips.
 

@@ -18,7 +18,7 @@ from aad_bench.engine.tracking import Tracker
 from aad_bench.methods import MethodSpec
 from aad_bench.models.backbones import backbone_config
 from aad_bench.runfolder import RunFolder
-from aad_bench.sampling.videos import sample_run
+from aad_bench.sampling.videos import motion_line, sample_run
 from aad_bench.training.distill import build_context, run_stages
 from aad_bench.training.divergence import Diverged
 from aad_bench.training.teacher import get_teacher
@@ -92,9 +92,5 @@ def _run(cfg: DictConfig, spec: MethodSpec, engine: Engine) -> dict[str, Any]:
     res = run.finish("finished", stage=(list(spec.stages) or ["teacher"])[-1],
                      summary={**summary, "stages": stage_info, "disc": info["disc"], "warmup": info["warmup"]})
     print(f"{cfg.method.name}: run folder {run.path}")
-    if summary["speed_ratio"] is None:  # data=prompts: no data clips to compare with
-        print(f"  tracked speed {summary['speed']:.3f} px/frame, frozen clips {summary['frozen_share']:.0%}")
-    else:
-        print(f"  sprite speed generated/data {summary['speed_ratio']:.2f}, frozen clips "
-              f"{summary['frozen_share']:.0%}")
+    print(f"  {motion_line(summary)}")
     return res

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from aad_bench.config import hydra_overrides
 from aad_bench.sampling.cli import sample_one
+from aad_bench.sampling.videos import motion_line
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -20,5 +21,5 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("task=sample needs run_dir=<a finished run folder> (or use `aad-bench sample RUN`)")
     overrides = [o.lstrip("+") for o in hydra_overrides() if o.lstrip("+").startswith("sample.")]
     summary = sample_one(Path(cfg.run_dir), overrides)
-    print(f"{cfg.run_dir}/videos: speed ratio {summary['speed_ratio']:.2f}, frozen {summary['frozen_share']:.0%}")
+    print(f"{cfg.run_dir}/videos: {motion_line(summary)}")
     return {"status": "finished", "run_dir": str(cfg.run_dir), "sampled": summary}
