@@ -119,7 +119,7 @@ def test_sample_verb_resamples_a_finished_run(tiny_cfg, capsys):
     res = distill_task.run(cfg)
     run = f"{cfg.paths.runs}/{res['run_name']}"
     assert main(["sample", run, "sample.n_videos=3", f"paths.out={cfg.paths.out}"]) == 0
-    assert "speed ratio" in capsys.readouterr().out
+    assert "videos: sprite speed generated/data" in capsys.readouterr().out
     from aad_bench.video.sets import load_index
 
     assert len(load_index(run + "/videos/train_len")["videos"]) == 3
