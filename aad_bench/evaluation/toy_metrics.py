@@ -23,6 +23,7 @@ import numpy as np
 from aad_bench.evaluation.metrics import Metric, MissingInputError, VideoItem, VideoScore, register
 from aad_bench.video.io import read_video
 from aad_bench.world.motion import FROZEN_SPEED, clip_speed, fit_axis_velocity, follow_sprite, gt_speed
+from aad_bench.world.toy import reflect
 
 BACKEND = "sprites"  # the single method of these metrics: the toy world's sprite follower + velocity fit
 _STILL = f"the data clip moves < {FROZEN_SPEED} px/frame (nothing to compare)"
@@ -61,13 +62,6 @@ def toy_motion(item: VideoItem) -> dict[str, Any]:
     return _CACHE[key]
 
 
-def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Elastic bounces between ``lo`` and ``hi`` (the toy world's walls) as a triangle wave."""
-    span = max(hi - lo, 1e-6)
-    y = np.mod(x - lo, 2 * span)
-    return lo + span - np.abs(y - span)
-
-
 def _trajectory_error(frames: np.ndarray, gt: dict[str, Any]) -> float:
     """Mean distance between each sprite's fitted trajectory and its true positions, / min(H, W).
 
@@ -85,7 +79,7 @@ def _trajectory_error(frames: np.ndarray, gt: dict[str, Any]) -> float:
         r = float(sprite["radius"])
         track, _ = follow_sprite(f, pos[0, j], sprite["shape"], r)  # (positions, template mismatch per frame)
         fitted = [
-            _reflect(track[0, k] + fit_axis_velocity(track[:, k], r, size - r) * t, r, size - r)
+            reflect(track[0, k] + fit_axis_velocity(track[:, k], r, size - r) * t, r, size - r)
             for k, size in ((0, w), (1, h))
         ]
         errs.append(np.linalg.norm(np.stack(fitted, 1) - pos[:n, j], axis=-1).mean())
