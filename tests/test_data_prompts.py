@@ -90,37 +90,17 @@ def _prompt_args(path, *more):
 
 
 def test_dmd_trains_and_samples_on_prompts_alone(tiny_cfg, tmp_path, monkeypatch):
-    from wan_helpers import tiny_model, tiny_text_encoder
+    from wan_helpers import spy_wan_context, tiny_model, tiny_text_encoder
 
     from aad_bench.models.encoders import TextEncoder
     from aad_bench.models.wan.checkpoints import save_diffusers
-    from aad_bench.models.wan.model import WanVideo
     from aad_bench.tasks import distill as distill_task
-    from aad_bench.training import distill as distill_driver
 
     enc_dir, wan = tiny_text_encoder(tmp_path / "umt5"), tmp_path / "wan"
     save_diffusers(tiny_model(seed=3).net, wan)  # the given teacher (prompts cannot train one)
     cfg = tiny_cfg(*_prompt_args(_prompt_file(tmp_path / "prompts"), "method=dmd", f"+model.checkpoint.path={wan}",
                                  f"model.encoders.text={enc_dir}", "method.dmd.early_stop.criterion=motion"))
-    stage, calls = ["teacher"], []
-
-    def spy(name):
-        real = getattr(WanVideo, name)
-
-        def wrapped(self, x, t, *a, context=None, **k):
-            calls.append((stage[0], x.shape[0], None if context is None else context.detach().clone()))
-            return real(self, x, t, *a, context=context, **k)
-        return wrapped
-
-    for name in ("forward", "forward_cached"):
-        monkeypatch.setattr(WanVideo, name, spy(name))
-    for name in ("ode_stage", "dmd_stage"):
-        real_stage = getattr(distill_driver, name)
-
-        def run_stage(*a, _real=real_stage, _name=name, **k):
-            stage[0] = _name.split("_")[0]
-            return _real(*a, **k)
-        monkeypatch.setattr(distill_driver, name, run_stage)
+    calls = spy_wan_context(monkeypatch, ("ode_stage", "dmd_stage"))
 
     res = distill_task.run(cfg)
     assert res["status"] == "finished", res.get("reason")
@@ -130,8 +110,8 @@ def test_dmd_trains_and_samples_on_prompts_alone(tiny_cfg, tmp_path, monkeypatch
     embs = TextEncoder(str(enc_dir), None, 16).encode(PROMPTS)
     for s in ("ode", "dmd"):
         mine = [c for c in calls if c[0] == s]
-        assert mine and all(c[2] is not None and c[2].shape == (c[1], 16, 32) for c in mine), s
-        rows = torch.cat([c[2] for c in mine])
+        assert mine and all(c[3] is not None and c[3].shape == (c[2], 16, 32) for c in mine), s
+        rows = torch.cat([c[3] for c in mine])
         assert ((rows[:, None] - embs[None]).abs().flatten(2).amax(-1) < 1e-5).any(1).all(), s
     index = json.loads(open(f"{res['run_dir']}/videos/train_len/index.json").read())
     entries = list(index["videos"].values())

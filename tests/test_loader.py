@@ -8,17 +8,15 @@ import numpy as np
 import pytest
 import torch
 from test_wan_distill import _moving_squares
-from wan_helpers import tiny_text_encoder
+from wan_helpers import spy_wan_context, tiny_text_encoder
 
 from aad_bench.data import loader
 from aad_bench.data.latents import LatentSet, prepare_folder
 from aad_bench.data.loader import ShardReader, TrainingSet
 from aad_bench.data.manifest import write_folder_set
 from aad_bench.models.encoders import TextEncoder
-from aad_bench.models.wan.model import WanVideo
 from aad_bench.models.wan_vae import wan_vae_codec
 from aad_bench.tasks import distill as distill_task
-from aad_bench.training import distill as distill_driver
 from aad_bench.training.rng import step_generator
 
 CAPTIONS = ["a red ball moves left", "a cat sits", "a red cat sits", "a ball moves"]
@@ -67,25 +65,7 @@ def test_captions_reach_every_stage_of_a_text_wan(tiny_cfg, captioned_set, tmp_p
         raise AssertionError("the whole latent set was loaded")
 
     monkeypatch.setattr(LatentSet, "load_all", no_whole_set)
-    stage, calls = ["teacher"], []
-
-    def spy(name):
-        real = getattr(WanVideo, name)
-
-        def wrapped(self, x, t, *a, context=None, **k):
-            calls.append((stage[0], name, x.shape[0], None if context is None else context.detach().clone()))
-            return real(self, x, t, *a, context=context, **k)
-        return wrapped
-
-    for name in ("forward", "forward_cached"):
-        monkeypatch.setattr(WanVideo, name, spy(name))
-    for name in ("ode_stage", "dmd_stage", "gan_stage"):
-        real_stage = getattr(distill_driver, name)
-
-        def run_stage(*a, _real=real_stage, _name=name, **k):
-            stage[0] = _name.split("_")[0]
-            return _real(*a, **k)
-        monkeypatch.setattr(distill_driver, name, run_stage)
+    calls = spy_wan_context(monkeypatch, ("ode_stage", "dmd_stage", "gan_stage"))
 
     res = distill_task.run(cfg)
     assert res["status"] == "finished", res.get("reason")

@@ -56,3 +56,34 @@ def self_forcing_checkpoint(path: Path, seed: int = 4, **over) -> Path:
     sd = to_original(tiny_model(seed=seed, **over).net.state_dict(), prefix="model.")
     torch.save({"generator": sd, "generator_ema": sd}, path)
     return path
+
+
+def spy_wan_context(monkeypatch, stages: tuple[str, ...]) -> list[tuple]:
+    """Record every Wan forward / forward_cached as (stage, method, batch, context or None) during a distillation.
+
+    ``stages`` are the ``training.distill`` stage functions to label (``ode_stage`` ...); calls before the first
+    are labelled ``teacher``.
+    """
+    from aad_bench.models.wan.model import WanVideo
+    from aad_bench.training import distill as distill_driver
+
+    stage, calls = ["teacher"], []
+
+    def spy(name):
+        real = getattr(WanVideo, name)
+
+        def wrapped(self, x, t, *a, context=None, **k):
+            calls.append((stage[0], name, x.shape[0], None if context is None else context.detach().clone()))
+            return real(self, x, t, *a, context=context, **k)
+        return wrapped
+
+    for name in ("forward", "forward_cached"):
+        monkeypatch.setattr(WanVideo, name, spy(name))
+    for name in stages:
+        real_stage = getattr(distill_driver, name)
+
+        def run_stage(*a, _real=real_stage, _name=name, **k):
+            stage[0] = _name.split("_")[0]
+            return _real(*a, **k)
+        monkeypatch.setattr(distill_driver, name, run_stage)
+    return calls

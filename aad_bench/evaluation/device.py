@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda")
 _CURRENT: ContextVar[str] = ContextVar("aad_bench_eval_device", default="cpu")
@@ -49,3 +50,12 @@ def eval_device(device: str | None) -> Iterator[str]:
         yield _CURRENT.get()
     finally:
         _CURRENT.reset(token)
+
+
+def build_on_device(cache: dict, kind: Any, name: str, device: str | None = None) -> Any:
+    """Backend ``name`` of the registry ``kind`` built once per process and device (default: ``eval --device``)."""
+    device = device or current_device()
+    key = name if device == "cpu" else f"{name}@{device}"
+    if key not in cache:
+        cache[key] = kind.get(name).build(device=device)
+    return cache[key]

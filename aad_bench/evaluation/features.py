@@ -22,7 +22,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from aad_bench.evaluation.device import current_device
+from aad_bench.evaluation.device import build_on_device
 from aad_bench.evaluation.metrics import Backend, backend_kind
 
 IMAGENET = (np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225]))
@@ -250,8 +250,4 @@ _CACHE: dict[str, FeatureBackend] = {}
 
 def get_features(name: str = "pixel", device: str | None = None) -> FeatureBackend:
     """Build (once per process and device) the feature backend ``name``; ``device`` defaults to ``eval --device``."""
-    device = device or current_device()
-    key = name if device == "cpu" else f"{name}@{device}"
-    if key not in _CACHE:
-        _CACHE[key] = FEATURES.get(name).build(device=device)
-    return _CACHE[key]
+    return build_on_device(_CACHE, FEATURES, name, device)

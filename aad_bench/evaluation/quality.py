@@ -26,7 +26,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from aad_bench.evaluation.device import current_device
+from aad_bench.evaluation.device import build_on_device
 from aad_bench.evaluation.features import vbench_cache
 from aad_bench.evaluation.metrics import Backend, Metric, VideoItem, VideoScore, backend_kind, register
 from aad_bench.video.io import read_video
@@ -151,11 +151,7 @@ _FRAME_CACHE: dict[tuple, np.ndarray] = {}
 
 def get_quality(name: str = "sharpness", device: str | None = None) -> QualityBackend:
     """Build (once per process and device) the quality backend ``name``; ``device`` defaults to ``eval --device``."""
-    device = device or current_device()
-    key = name if device == "cpu" else f"{name}@{device}"
-    if key not in _CACHE:
-        _CACHE[key] = QUALITY.get(name).build(device=device)
-    return _CACHE[key]
+    return build_on_device(_CACHE, QUALITY, name, device)
 
 
 def video_frame_quality(path: Path, backend: str, device: str | None = None) -> np.ndarray:

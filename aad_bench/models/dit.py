@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from aad_bench.models.attention import Attention, KVCache, Rotary3D, block_causal_mask, chunk_ids
+from aad_bench.models.layout import ChunkedFrames
 
 ARCH_VERSION = 2  # bump when weights of an old architecture can no longer load: cache keys include it
 IMAGE_COND = ("concat", "chunk0")
@@ -21,7 +22,7 @@ PREDICT = ("v", "x0")
 
 
 @dataclass
-class DiTConfig:
+class DiTConfig(ChunkedFrames):
     """Backbone shape. ``chunk`` is in latent frames; ``window_frames`` bounds the streaming cache."""
 
     channels: int = 3
@@ -56,22 +57,6 @@ class DiTConfig:
             raise ValueError(f"model.chunk must be >= 1, got {self.chunk}")
         if self.window_frames < self.chunk:
             raise ValueError(f"model.window_frames={self.window_frames} is smaller than a chunk ({self.chunk})")
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        """Token grid (rows, columns) of one frame."""
-        return self.height // self.patch, self.width // self.patch
-
-    @property
-    def tokens_per_frame(self) -> int:
-        """Tokens per frame."""
-        return self.grid[0] * self.grid[1]
-
-    def check_frames(self, frames: int) -> None:
-        """Clips are 1 conditioning frame + whole chunks."""
-        if frames < 2 or (frames - 1) % self.chunk:
-            raise ValueError(f"model.chunk={self.chunk} must divide the generated frame count {frames - 1} "
-                             f"(clip = 1 conditioning frame + {frames - 1})")
 
     def to_dict(self) -> dict:
         """The settings as a plain dict."""

@@ -11,18 +11,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from aad_bench.models.layout import ChunkedFrames
+
 ARCH_VERSION = 1  # bump when an old adapter's weights or outputs can no longer be reused (cache keys include it)
 ATTENTION_BACKENDS = ("auto", "sdpa", "flex")
 CFG_DROPS = ("text", "image", "both")
 
 
 @dataclass
-class WanConfig:
+class WanConfig(ChunkedFrames):
     """A diffusers ``WanTransformer3DModel`` plus the causal-streaming settings of aad_bench.
 
     Architecture fields map 1:1 onto diffusers' config (see :meth:`diffusers_kwargs`); ``image_dim`` set means
     an I2V checkpoint (CLIP image tokens + mask/image-latent channel concat, ``in_channels = 2*channels + 4``).
     """
+
+    frame_unit = "latent frame"  # error messages (a class attribute, not a field)
 
     arch: str = "wan"
     channels: int = 16            # latent channels (VAE z_dim)
@@ -91,22 +95,6 @@ class WanConfig:
     def in_channels(self) -> int:
         """Input channels of the patch embedding (I2V: latents + mask + image latents)."""
         return 2 * self.channels + 4 if self.i2v else self.channels
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        """Token rows and columns per latent frame."""
-        return self.height // self.patch, self.width // self.patch
-
-    @property
-    def tokens_per_frame(self) -> int:
-        """Tokens per latent frame."""
-        return self.grid[0] * self.grid[1]
-
-    def check_frames(self, frames: int) -> None:
-        """Clips are 1 conditioning latent frame + whole chunks."""
-        if frames < 2 or (frames - 1) % self.chunk:
-            raise ValueError(f"model.chunk={self.chunk} must divide the generated latent frame count {frames - 1} "
-                             f"(clip = 1 conditioning frame + {frames - 1})")
 
     def check_resolution(self, height: int, width: int, spatial_ratio: int) -> None:
         """A video resolution must map onto this latent grid exactly (one clear line otherwise)."""
