@@ -31,9 +31,9 @@ def test_chunk_layout_puts_the_image_in_its_own_chunk():
     assert m.tolist() == [[True, False, False], [True, True, True], [True, True, True]]
 
 
-@pytest.mark.parametrize("k", [0, 1, 2])
-def test_block_causal_output_ignores_later_frames(k):
-    m = _model()
+@pytest.mark.parametrize("k,mlp", [(0, "linear"), (1, "linear"), (2, "linear"), (1, "conv")])
+def test_block_causal_output_ignores_later_frames(k, mlp):
+    m = _model(mlp=mlp)
     x, t = _inputs()
     end = 1 + 4 * k  # frames of chunks 0..k
     y = m(x, t, causal=True)
@@ -52,11 +52,13 @@ def test_bidirectional_output_sees_later_frames():
     assert not torch.allclose(m(x, t)[:, :9], m(x2, t)[:, :9], atol=1e-4)
 
 
-@pytest.mark.parametrize("image_cond,predict,skip,pos", [("concat", "v", False, False), ("chunk0", "v", False, False),
-                                                         ("concat", "x0", False, True), ("chunk0", "x0", True, True)])
-def test_streaming_equals_full_block_causal_forward(image_cond, predict, skip, pos):
+@pytest.mark.parametrize("image_cond,predict,skip,pos,mlp", [
+    ("concat", "v", False, False, "linear"), ("chunk0", "v", False, False, "linear"),
+    ("concat", "x0", False, True, "linear"), ("chunk0", "x0", True, True, "linear"),
+    ("concat", "v", False, True, "conv")])
+def test_streaming_equals_full_block_causal_forward(image_cond, predict, skip, pos, mlp):
     m = _model(window_frames=64, image_cond=image_cond, predict=predict, image_skip=skip, pos_embed=pos,
-               precond=skip)
+               precond=skip, mlp=mlp)
     x, t = _inputs()
     full = m(x, t, causal=True)
     cache = m.new_cache()
@@ -121,6 +123,8 @@ def test_unknown_image_cond_names_the_setting():
         DiTConfig(image_cond="chunk")
     with pytest.raises(ValueError, match="model.predict"):
         DiTConfig(predict="eps")
+    with pytest.raises(ValueError, match="model.mlp"):
+        DiTConfig(mlp="dw")
 
 
 def test_preconditioned_x0_keeps_clean_frames_and_is_linear_at_init():

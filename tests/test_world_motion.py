@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aad_bench.world.motion import fit_axis_velocity, motion_summary
+from aad_bench.world.motion import fit_axis_velocity, motion_summary, sprite_speeds
 from aad_bench.world.toy import ToyWorldConfig, render_clip
 
 
@@ -56,7 +56,7 @@ def test_noise_and_dissolved_sprites_are_not_found(eval_clips):
     rng = np.random.default_rng(0)
     assert motion_summary(clips, gts)["found_share"] > 0.95
     frozen = [_speckle(np.repeat(c[:1], len(c), 0), rng) for c in clips]
-    assert motion_summary(frozen, gts)["found_share"] > 0.9
+    assert motion_summary(frozen, gts)["found_share"] > 0.6  # heavy speckles hide some low-contrast sprites
     noise = [np.concatenate([c[:1], rng.integers(0, 256, c[1:].shape).astype(np.uint8)]) for c in clips]
     flat = [np.concatenate([c[:1], np.broadcast_to(c[1:].mean((1, 2), keepdims=True), c[1:].shape).astype(np.uint8)])
             for c in clips]
@@ -72,3 +72,25 @@ def test_data_with_a_motion_trail_reads_its_ground_truth():
     out = [render_clip(cfg, "eval", i) for i in range(16)]
     s = motion_summary([v for v, _ in out], [g for _, g in out])
     assert 0.9 <= s["speed_ratio"] <= 1.1 and s["frozen_share"] == 0.0 and s["found_share"] > 0.95
+
+
+def test_noise_around_the_mean_colour_reads_no_motion(eval_clips):
+    """Frames of Gaussian noise around the clip's mean colour (what an under-trained one-step model draws) have
+    patches that match a low-contrast sprite's template to 0.1-0.2 RMS somewhere in the search window; an absolute
+    threshold alone read 2x the data's speed off them. A match must be far closer to the sprite than its
+    surroundings are (``FOUND_FRAC`` of its contrast)."""
+    clips, gts = eval_clips
+    rng = np.random.default_rng(0)
+    garbage = [np.concatenate([c[:1], np.clip(c[1:].mean((1, 2), keepdims=True) + rng.normal(0, 35, c[1:].shape),
+                                              0, 255).astype(np.uint8)]) for c in clips]
+    s = motion_summary(garbage, gts)
+    assert s["speed_ratio"] < 0.1 and s["found_share"] < 0.1
+
+
+def test_a_sprite_hidden_behind_another_is_found_again():
+    """Eval clip 1 of the 32x32 world: the diamond passes behind a circle at frame 5; the search follows its last
+    velocity while it is hidden, so it is found again afterwards and reads its true speed."""
+    clip, gt = render_clip(ToyWorldConfig(), "eval", 1)
+    speeds, found = sprite_speeds(clip, gt)
+    true = np.linalg.norm(np.asarray(gt["velocities"])[1:, 1], axis=-1).mean()
+    assert found[1] > 0.8 and abs(speeds[1] - true) < 0.1

@@ -19,6 +19,7 @@ from aad_bench.models.layout import ChunkedFrames
 ARCH_VERSION = 2  # bump when weights of an old architecture can no longer load: cache keys include it
 IMAGE_COND = ("concat", "chunk0")
 PREDICT = ("v", "x0")
+MLP = ("linear", "conv")
 
 
 @dataclass
@@ -43,10 +44,13 @@ class DiTConfig(ChunkedFrames):
     precond: bool = False  # x0: EDM-style skip from x_t (see VideoDiT.velocity)
     sigma_data: float = 0.5  # precond: the scale of what the head predicts (x0, or x0 - image with image_skip)
     pos_embed: bool = False  # also add sin-cos embeddings of (frame, row, column) to the tokens (see VideoDiT)
+    mlp: str = "linear"  # conv: a 3x3 depthwise convolution over each frame's token grid inside the MLP (ConvMLP)
 
     def __post_init__(self) -> None:
         if self.image_cond not in IMAGE_COND:
             raise ValueError(f"model.image_cond must be one of {IMAGE_COND}, got {self.image_cond!r}")
+        if self.mlp not in MLP:
+            raise ValueError(f"model.mlp must be one of {MLP}, got {self.mlp!r}")
         if self.predict not in PREDICT:
             raise ValueError(f"model.predict must be one of {PREDICT}, got {self.predict!r}")
         if (self.image_skip or self.precond) and self.predict != "x0":
@@ -98,16 +102,46 @@ def sincos_positions(frames: torch.Tensor, grid_h: int, grid_w: int, dim: int) -
     return torch.cat([t, y, x], dim=-1)
 
 
+class ConvMLP(nn.Module):
+    """MLP with a residual 3x3 depthwise convolution over each frame's token grid after its first layer.
+
+    Moving a sprite by a pixel is a local shift of content between neighbouring tokens; attention can express it
+    but has to learn it from scratch, a depthwise convolution has it built in (Mix-FFN, SegFormer). The
+    convolution is zero-initialised, so the block starts as the plain MLP. Tokens must be whole frames.
+    """
+
+    def __init__(self, dim: int, hidden: int, grid: tuple[int, int]) -> None:
+        super().__init__()
+        self.grid = grid
+        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.dw = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
+        nn.init.zeros_(self.dw.weight)
+        nn.init.zeros_(self.dw.bias)
+        self.act = nn.GELU(approximate="tanh")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, F*n, D]`` → ``[B, F*n, D]`` (``n`` tokens per frame, frame-major)."""
+        b, m, _ = x.shape
+        gh, gw = self.grid
+        h = self.fc1(x)
+        hf = h.reshape(b * (m // (gh * gw)), gh, gw, -1).permute(0, 3, 1, 2)
+        h = h + self.dw(hf).permute(0, 2, 3, 1).reshape(h.shape)
+        return self.fc2(self.act(h))
+
+
 class Block(nn.Module):
     """DiT block with per-frame adaLN-zero modulation (tokens of a frame share that frame's timestep)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, conv_grid: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.attn = Attention(dim, heads)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         hidden = int(dim * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
+        if conv_grid is not None:
+            self.mlp = ConvMLP(dim, hidden, conv_grid)
+        else:
+            self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, dim))
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
@@ -140,7 +174,8 @@ class VideoDiT(nn.Module):
         self.null_cond = nn.Parameter(torch.zeros(1, 1, d))  # replaces the image tokens for CFG's unconditional
         self.cond_embed = nn.Parameter(torch.zeros(1, 1, d))  # marks conditioning-frame tokens
         self.t_mlp = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
-        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        conv_grid = cfg.grid if cfg.mlp == "conv" else None
+        self.blocks = nn.ModuleList(Block(d, cfg.heads, cfg.mlp_ratio, conv_grid) for _ in range(cfg.depth))
         self.rope = Rotary3D(d // cfg.heads)
         self.norm_out = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))

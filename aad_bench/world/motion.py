@@ -24,13 +24,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.ndimage import binary_dilation
 
 from aad_bench.world.toy import _sdf, reflect
 
 FROZEN_SPEED = 0.1  # px/frame: below this a sprite is not visibly moving
 SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves 2 px/frame)
 V_MAX = 4.0  # px/frame: the largest speed the fit considers
-LOST_RMS = 0.2  # RMS template mismatch (pixel values in [0, 1]) above which a sprite counts as not found in a frame
+LOST_RMS = 0.2  # RMS template mismatch (pixel values in [0, 1]) above which a sprite is never found in a frame
+FOUND_FRAC = 0.6  # ... nor above this share of its contrast (a match must look far more like it than its surroundings)
 MIN_FOUND = 0.5  # a sprite found in fewer of the later frames than this has no visible motion: its speed counts as 0
 
 
@@ -63,27 +65,49 @@ def _subpixel(cost: np.ndarray, i: int) -> float:
     return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den > 1e-12 else 0.0
 
 
-def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: float, search: int = SEARCH
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def sprite_contrast(frame: np.ndarray, pos: np.ndarray, shape: str, radius: float) -> float:
+    """RMS difference between a sprite and the mean colour around it in ``frame`` (pixel values in [0, 1]).
+
+    This is the template mismatch a frame would give where the sprite has vanished into its surroundings, so a
+    match is only a sprite when its mismatch is well below it (``FOUND_FRAC``).
+    """
+    mask, c, half = sprite_mask(shape, radius, np.asarray(pos, np.float64))
+    patch = _patch(frame, c[0], c[1], half)
+    ring = ~binary_dilation(mask)  # one pixel of margin: anti-aliased edges belong to neither
+    around = patch[ring if ring.any() else ~mask].mean(0)
+    return float(np.sqrt(((patch[mask] - around) ** 2).mean()))
+
+
+def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: float, search: int = SEARCH,
+                  limit: float = LOST_RMS) -> tuple[np.ndarray, np.ndarray]:
     """Track one sprite through float frames ``[T,H,W,3]`` from its frame-0 position.
 
     Returns the track ``[T, 2]`` (x, y) and the RMS mismatch of the best match per frame ``[T]`` (0 at frame 0):
     a sprite that dissolved into noise or blur matches nothing well, whatever position the search returns.
+    The search is centred where the sprite's last velocity takes it; a frame whose best match is above ``limit``
+    (the sprite is hidden behind another one, or gone) does not move the track off that path, so a sprite that
+    reappears after an occlusion is found again.
     """
     mask, c0, half = sprite_mask(shape, radius, np.asarray(pos0, np.float64))
     tmpl = _patch(frames[0], c0[0], c0[1], half)[mask]
     offset = np.asarray(pos0, np.float64) - c0  # sub-pixel position of the sprite inside its centre pixel
     track, rms = [np.asarray(pos0, np.float64)], [0.0]
-    cur = c0.copy()
+    cur, vel = c0.copy(), np.zeros(2, int)
     span = np.arange(-search, search + 1)
     for frame in frames[1:]:
-        cost = np.array([[((_patch(frame, cur[0] + dx, cur[1] + dy, half)[mask] - tmpl) ** 2).sum()
+        centre = cur + vel
+        cost = np.array([[((_patch(frame, centre[0] + dx, centre[1] + dy, half)[mask] - tmpl) ** 2).sum()
                           for dx in span] for dy in span])
         iy, ix = np.unravel_index(int(np.argmin(cost)), cost.shape)
-        sub = np.array([_subpixel(cost[iy], ix), _subpixel(cost[:, ix], iy)])
-        cur = cur + np.array([span[ix], span[iy]])
-        track.append(cur + offset + sub)
         rms.append(float(np.sqrt(cost[iy, ix] / tmpl.size)))
+        if rms[-1] < limit:
+            sub = np.array([_subpixel(cost[iy], ix), _subpixel(cost[:, ix], iy)])
+            new = centre + np.array([span[ix], span[iy]])
+            cur, vel = new, new - cur
+            track.append(cur + offset + sub)
+        else:  # not found: coast along the last velocity
+            cur = centre
+            track.append(cur + offset)
     return np.stack(track), np.asarray(rms)
 
 
@@ -107,8 +131,9 @@ def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_
 def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Fitted speed (px/frame) of every sprite of the data clip ``gt`` in ``frames`` (uint8 ``[T,H,W,3]``).
 
-    Also returns the share of later frames in which each sprite was found (template mismatch below ``LOST_RMS``);
-    a sprite found in fewer than ``MIN_FOUND`` of them reads 0 px/frame (noise cannot fake motion).
+    Also returns the share of later frames in which each sprite was found (template mismatch below ``LOST_RMS``
+    and below ``FOUND_FRAC`` of its contrast to its surroundings in frame 0); a sprite found in fewer than
+    ``MIN_FOUND`` of them reads 0 px/frame: neither noise nor a sprite faded into the background can fake motion.
     """
     f = frames.astype(np.float32) / 255.0
     h, w = f.shape[1:3]
@@ -116,10 +141,11 @@ def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> tuple[np.ndarray, n
     speeds, found = [], []
     for p0, sprite in zip(pos0, gt["sprites"]):
         r = float(sprite["radius"])
-        track, rms = follow_sprite(f, p0, sprite["shape"], r)
+        limit = min(LOST_RMS, FOUND_FRAC * sprite_contrast(f[0], p0, sprite["shape"], r))
+        track, rms = follow_sprite(f, p0, sprite["shape"], r, limit=limit)
         vx = fit_axis_velocity(track[:, 0], r, w - r)
         vy = fit_axis_velocity(track[:, 1], r, h - r)
-        found.append(float((rms[1:] < LOST_RMS).mean()) if len(rms) > 1 else 1.0)
+        found.append(float((rms[1:] < limit).mean()) if len(rms) > 1 else 1.0)
         # a sprite that dissolved into noise or blur is not moving, whatever track the search wandered along
         speeds.append(float(np.hypot(vx, vy)) if found[-1] >= MIN_FOUND else 0.0)
     return np.asarray(speeds), np.asarray(found)
