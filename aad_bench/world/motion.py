@@ -33,7 +33,7 @@ SEARCH = 5  # px searched around the last position per frame (the world's fastes
 V_MAX = 4.0  # px/frame: the largest speed the fit considers
 LOST_RMS = 0.2  # RMS template mismatch (pixel values in [0, 1]) above which a sprite is never found in a frame
 FOUND_FRAC = 0.6  # ... nor above this share of its contrast (a match must look far more like it than its surroundings)
-MIN_FOUND = 0.5  # a sprite found in fewer of the later frames than this has no visible motion: its speed counts as 0
+MIN_FOUND = 0.75  # a sprite found in fewer of the later frames than this has no visible motion: its speed counts as 0
 
 
 def sprite_mask(shape: str, radius: float, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
