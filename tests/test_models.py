@@ -56,9 +56,10 @@ def test_bidirectional_output_sees_later_frames():
     ("concat", "v", False, False, "linear"), ("chunk0", "v", False, False, "linear"),
     ("concat", "x0", False, True, "linear"), ("chunk0", "x0", True, True, "linear"),
     ("concat", "v", False, True, "conv")])
-def test_streaming_equals_full_block_causal_forward(image_cond, predict, skip, pos, mlp):
+@pytest.mark.parametrize("pos_frames", [True, False])
+def test_streaming_equals_full_block_causal_forward(image_cond, predict, skip, pos, mlp, pos_frames):
     m = _model(window_frames=64, image_cond=image_cond, predict=predict, image_skip=skip, pos_embed=pos,
-               precond=skip, mlp=mlp)
+               precond=skip, mlp=mlp, pos_frames=pos_frames)
     x, t = _inputs()
     full = m(x, t, causal=True)
     cache = m.new_cache()
@@ -226,3 +227,19 @@ def test_training_rollout_refreshes_the_cache_without_gradient():
         assert torch.allclose(out[:, :4], first, atol=1e-12)
         got = grads((out[:, 4:] * w).sum())
         assert torch.allclose(got, ref, atol=1e-10) == same
+
+
+def test_cached_keys_carry_no_frame_position_without_pos_frames():
+    """A streaming cache keeps keys and values computed when a chunk was written; after the window evicts chunks the
+    cache is laid out anew (RoPE follows, at attention time). With ``pos_frames=False`` nothing baked into a cached
+    key depends on where its frame was: the same chunk written at two places gives the same keys."""
+    for pos_frames, same in ((False, True), (True, False)):
+        m = _model(pos_embed=True, pos_frames=pos_frames, chunk=2, window_frames=64)
+        x, _ = _inputs(frames=5)
+        keys = []
+        for lead in (1, 3):  # the same chunk after the image (+ one chunk of other frames)
+            cache = m.new_cache()
+            seq = torch.cat([x[:, :lead], x[:, 1:3]], 1)
+            m.forward_cached(seq, torch.zeros(seq.shape[:2], dtype=seq.dtype), cache, write_frames=lead + 2)
+            keys.append(cache.k[0][:, :, -2 * m.cfg.tokens_per_frame:])
+        assert torch.allclose(keys[0], keys[1]) == same

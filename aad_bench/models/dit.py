@@ -44,6 +44,7 @@ class DiTConfig(ChunkedFrames):
     precond: bool = False  # x0: EDM-style skip from x_t (see VideoDiT.velocity)
     sigma_data: float = 0.5  # precond: the scale of what the head predicts (x0, or x0 - image with image_skip)
     pos_embed: bool = False  # also add sin-cos embeddings of (frame, row, column) to the tokens (see VideoDiT)
+    pos_frames: bool = True  # pos_embed includes the frame position; false: (row, column) only, frame order from RoPE
     mlp: str = "linear"  # conv: a 3x3 depthwise convolution over each frame's token grid inside the MLP (ConvMLP)
 
     def __post_init__(self) -> None:
@@ -282,7 +283,7 @@ class VideoDiT(nn.Module):
             raise ValueError(f"t must be [B, F] = {(b, f)}, got {tuple(t.shape)}")
         tok, c = self.embed(x, t, 0, cond_drop)
         if self.cfg.pos_embed:
-            tok = tok + sincos_positions(torch.arange(f, device=x.device), *self.cfg.grid, self.cfg.dim).to(tok)
+            tok = tok + sincos_positions(self._frame_pos(0, f, x.device), *self.cfg.grid, self.cfg.dim).to(tok)
         ang = self.rope.angles(torch.arange(f, device=x.device), *self.cfg.grid)
         mask = block_causal_mask(f, self.cfg.chunk, self.cfg.tokens_per_frame, device=x.device) if causal else None
         sp = self.seq_parallel  # context parallel: the blocks see this rank's tokens; angles and mask stay global
@@ -301,6 +302,16 @@ class VideoDiT(nn.Module):
         image = x[:, 0] if cond_drop is None else torch.where(cond_drop.view(b, 1, 1, 1), 0.0, x[:, 0])
         out = self.velocity(self.head(tok, c, f), x, t, image) if head else None
         return (out, feats) if features else out
+
+    def _frame_pos(self, first: int, frames: int, device) -> torch.Tensor:
+        """Frame positions for the sin-cos embedding; all 0 with ``pos_frames=False``.
+
+        An absolute frame position added to the tokens is baked into the keys and values a streaming cache keeps;
+        once the sliding window evicts chunks, the cached frames' baked positions no longer match their place in
+        the cache (RoPE, applied at attention time, follows the layout), and new chunks repeat old positions.
+        """
+        pos = torch.arange(first, first + frames, device=device)
+        return pos if self.cfg.pos_frames else torch.zeros_like(pos)
 
     # -- streaming forward ------------------------------------------------------------------------
     def new_cache(self, window: bool = True) -> KVCache:
@@ -321,7 +332,7 @@ class VideoDiT(nn.Module):
             cache.image = x[:, 0]
         tok, c = self.embed(x, t, first, cond_drop, cache.image)
         if self.cfg.pos_embed:  # frame positions in the cache's layout, as the rotary angles below
-            pos = torch.arange(cache.frames, cache.frames + f, device=x.device)
+            pos = self._frame_pos(cache.frames, f, x.device)
             tok = tok + sincos_positions(pos, *self.cfg.grid, self.cfg.dim).to(tok)
         # relative positions: cached frames are laid out contiguously, new frames follow
         ang = self.rope.angles(torch.arange(cache.frames + f, device=x.device), *self.cfg.grid)
