@@ -6,9 +6,11 @@ A clip's index entry carries the ground truth of its *data* clip (``gt.positions
 generated clip shares that clip's first frame. So every sprite's frame-0 position, size and shape are known:
 
 1. **Follow**: cut the sprite out of frame 0 (its own shape as the mask) and find it again in every later frame
-   by masked sum-of-squared-differences template matching in a window around its last position (sub-pixel by a
-   parabola through the best match). Speckles, flicker and colour noise do not look like the sprite, so they
-   cannot move the match far.
+   by masked sum-of-squared-differences template matching in a window around where its last velocity takes it
+   (sub-pixel by a parabola through the best match). A match is the sprite only if its RMS mismatch is well below
+   the sprite's contrast to its surroundings (``FOUND_FRAC``): speckles, flicker, colour noise and a sprite faded
+   into the background do not look like the sprite. While it is not found (hidden behind another sprite, or gone)
+   the search coasts along the last velocity, so a sprite is found again after an occlusion.
 2. **Fit**: per axis, the position of a toy sprite is ``reflect(x0 + v·t)`` between the walls (elastic bounces,
    as the world renders them). One ``v`` per axis is fitted to the whole track (robust loss: frames where the
    sprite was lost do not dominate), so match jitter averages out instead of adding up: a frozen sprite whose
