@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aad_bench.world.motion import fit_axis_velocity, motion_summary, sprite_speeds
+from aad_bench.world.motion import fit_axis_velocity, follow_sprite, motion_summary, sprite_speeds
 from aad_bench.world.toy import ToyWorldConfig, render_clip
 
 
@@ -94,3 +94,25 @@ def test_a_sprite_hidden_behind_another_is_found_again():
     speeds, found = sprite_speeds(clip, gt)
     true = np.linalg.norm(np.asarray(gt["velocities"])[1:, 1], axis=-1).mean()
     assert found[1] > 0.8 and abs(speeds[1] - true) < 0.1
+
+
+def test_frozen_sprites_at_the_walls_read_frozen_over_a_long_clip():
+    """Sprites that stay put next to a wall, 33 frames: the search may not follow the edge padding outside the frame
+    (a coasting search once ran off the top edge and read 4x the data's speed off a sprite that never moved)."""
+    cfg = ToyWorldConfig(height=16, width=16, frames=33, radius=(1.5, 3.0), speed=(0.4, 1.0), trail=2.0)
+    out = [render_clip(cfg, "long", i) for i in range(8)]
+    frozen = [np.repeat(v[:1], len(v), 0) for v, _ in out]
+    s = motion_summary(frozen, [g for _, g in out])
+    assert max(s["speeds"]) < 0.1 and s["frozen_share"] == 1.0
+
+
+def test_the_search_stays_inside_the_frame():
+    """A sprite pushed half out of the top edge: the track stays finite and inside the frame (the edge padding
+    outside the frame must not be followed, and the sub-pixel fit must not divide by an out-of-frame cost)."""
+    frames = np.full((12, 16, 16, 3), 0.5, np.float32)
+    yy, xx = np.mgrid[0:16, 0:16]
+    frames[0][(abs(xx - 8) <= 2) & (abs(yy - 3) <= 2)] = 1.0
+    for t in range(1, 12):
+        frames[t][(abs(xx - 8) <= 2) & (yy <= 2)] = 1.0  # the square's lower 3 rows, at the very top
+    track, _ = follow_sprite(frames, np.array([8.5, 3.5]), "square", 2.5)
+    assert np.isfinite(track).all() and track.min() >= -0.5 and track.max() <= 15.5

@@ -22,7 +22,7 @@ import numpy as np
 
 from aad_bench.evaluation.metrics import Metric, MissingInputError, VideoItem, VideoScore, register
 from aad_bench.video.io import read_video
-from aad_bench.world.motion import FROZEN_SPEED, clip_speed, fit_axis_velocity, follow_sprite, gt_speed
+from aad_bench.world.motion import FROZEN_SPEED, VERSION, clip_speed, fit_axis_velocity, follow_sprite, gt_speed
 from aad_bench.world.toy import reflect
 
 BACKEND = "sprites"  # the single method of these metrics: the toy world's sprite follower + velocity fit
@@ -114,7 +114,7 @@ def _traj_error(item: VideoItem, backend: str, cfg: dict) -> VideoScore:
 for _metric in (
     Metric(
         "toy_speed_ratio",
-        "2",
+        f"m{VERSION}",
         None,
         None,
         BACKEND,
@@ -126,7 +126,7 @@ for _metric in (
     ),
     Metric(
         "toy_frozen_share",
-        "1",
+        f"m{VERSION}",
         "down",
         None,
         BACKEND,
@@ -137,7 +137,7 @@ for _metric in (
     ),
     Metric(
         "toy_trajectory_error",
-        "2",
+        f"m{VERSION}",
         "down",
         None,
         BACKEND,
