@@ -35,12 +35,13 @@ from aad_bench.models.dit import DiTConfig, VideoDiT
 from aad_bench.sampling.samplers import causal_rollout
 
 BATCH, FRAMES, LR = 4, 9, 1e-3
+MLP = "linear"  # the DiT's MLP (the worker's ``mlp=`` argument): conv gathers a context-parallel split around it
 
 
 def model(seed: int, heads: int = 2) -> VideoDiT:
     """A tiny DiT with every weight random (zero-initialised heads would hide most of the gradient)."""
     torch.manual_seed(seed)
-    m = VideoDiT(DiTConfig(height=16, width=16, patch=4, dim=16 * heads, depth=2, heads=heads, chunk=4))
+    m = VideoDiT(DiTConfig(height=16, width=16, patch=4, dim=16 * heads, depth=2, heads=heads, chunk=4, mlp=MLP))
     for p in m.parameters():
         torch.nn.init.normal_(p, std=0.1)
     return m
@@ -213,6 +214,8 @@ def main() -> None:
         (out / f"bad-rank{os.environ.get('RANK', '0')}.json").write_text(json.dumps(res))
         raise SystemExit(2 if res["error"] else 0)
     steps = opts.pop("steps", 2)
+    global MLP
+    MLP = opts.pop("mlp", MLP)
     engine = setup(opts)
     try:
         res = scenario_train(engine, out, steps) if scenario == "train" else scenario_cp(engine)

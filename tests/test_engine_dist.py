@@ -92,8 +92,9 @@ def test_checkpoint_of_two_ranks_refused_by_one(trained):
         load_sharded(Path(r["ckpt"]), rt, {})
 
 
-def test_ulysses_cp2_discriminator_and_teacher_equal_one_process(tmp_path):
-    r = _ok(*torchrun("cp", tmp_path, "engine=ddp", "cp=2"))
+@pytest.mark.parametrize("mlp", ["linear", "conv"])  # conv: a rank's tokens start mid-frame (144 tokens / 2)
+def test_ulysses_cp2_discriminator_and_teacher_equal_one_process(tmp_path, mlp):
+    r = _ok(*torchrun("cp", tmp_path, "engine=ddp", "cp=2", f"mlp={mlp}"))
     for visibility, v in r.items():
         assert v["block_tokens"] == v["clip_tokens"] // 2, v  # each rank's blocks saw half the tokens
         assert v["err_logits"] < 1e-5 and v["err_vel"] < 1e-5 and v["err_vel_causal"] < 1e-5, (visibility, v)

@@ -73,9 +73,6 @@ def enable(module: torch.nn.Module, group) -> SeqParallel:
             if m.cfg.heads % sp.size:
                 raise EngineError(f"trainer.cp={sp.size} must divide model.heads={m.cfg.heads} (Ulysses gives "
                                   "each rank heads / cp heads)")
-            if m.cfg.mlp == "conv":
-                raise EngineError(f"trainer.cp={sp.size} splits a frame's tokens over ranks; model.mlp=conv "
-                                  "convolves whole frames (use model.mlp=linear with context parallelism)")
             m.seq_parallel, found = sp, True
         elif isinstance(m, Attention):
             m.seq_parallel = sp

@@ -120,13 +120,21 @@ class ConvMLP(nn.Module):
         nn.init.zeros_(self.dw.bias)
         self.act = nn.GELU(approximate="tanh")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, F*n, D]`` → ``[B, F*n, D]`` (``n`` tokens per frame, frame-major)."""
-        b, m, _ = x.shape
+    def forward(self, x: torch.Tensor, sp=None) -> torch.Tensor:
+        """``[B, F*n, D]`` → ``[B, F*n, D]`` (``n`` tokens per frame, frame-major).
+
+        ``sp`` (context parallel, ``engine.ulysses.SeqParallel``): ``x`` is this rank's share of the tokens, which
+        may start mid-frame; the hidden tokens are gathered for the convolution and split again after it.
+        """
         gh, gw = self.grid
         h = self.fc1(x)
+        if sp is not None:
+            h = sp.gather(h)
+        b, m, _ = h.shape
         hf = h.reshape(b * (m // (gh * gw)), gh, gw, -1).permute(0, 3, 1, 2)
         h = h + self.dw(hf).permute(0, 2, 3, 1).reshape(h.shape)
+        if sp is not None:
+            h = sp.split(h)
         return self.fc2(self.act(h))
 
 
@@ -147,15 +155,17 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada[1].weight)
         nn.init.zeros_(self.ada[1].bias)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor, attend) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, c: torch.Tensor, attend, sp=None) -> torch.Tensor:
         """Modulated attention (``attend`` = full, block-causal or cached) then MLP, both gated.
 
         ``x`` is ``[B, F*n, D]``; ``c`` is ``[B, F, D]``, one conditioning vector per frame: the modulation is
-        computed once per frame and broadcast over the frame's ``n`` tokens.
+        computed once per frame and broadcast over the frame's ``n`` tokens. ``sp``: the tokens are this rank's
+        share of a context-parallel split (only a convolutional MLP needs to know).
         """
         s1, sc1, g1, s2, sc2, g2 = self.ada(c)[:, :, None].chunk(6, dim=-1)
         x = x + _per_frame(g1, attend(_per_frame(1 + sc1, self.norm1(x), s1)))
-        return x + _per_frame(g2, self.mlp(_per_frame(1 + sc2, self.norm2(x), s2)))
+        z = _per_frame(1 + sc2, self.norm2(x), s2)
+        return x + _per_frame(g2, self.mlp(z, sp) if isinstance(self.mlp, ConvMLP) else self.mlp(z))
 
 
 class VideoDiT(nn.Module):
@@ -292,7 +302,7 @@ class VideoDiT(nn.Module):
             tok, cb = sp.split(tok), sp.split(c.repeat_interleave(self.cfg.tokens_per_frame, dim=1))
         feats = []
         for i, blk in enumerate(self.blocks):
-            tok = blk(tok, cb, lambda z, blk=blk: blk.attn(z, ang, mask))
+            tok = blk(tok, cb, lambda z, blk=blk: blk.attn(z, ang, mask), sp)
             if i in features:
                 feats.append(tok if sp is None else sp.gather(tok))
         if features and len(feats) != len(set(features)):
