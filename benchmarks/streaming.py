@@ -2,7 +2,7 @@
 
 Prints a table and, as its last line, one JSON object; key ``chunk64_over_chunk2`` (target <= 1.15: flat cost per
 chunk). The cache is still filling at chunk 2 (image + 1 chunk); it is full from chunk ``window_frames / chunk + 1``
-on (``first_full_chunk``: 5 for the default 8-frame window of 2-frame chunks), so ``chunk64_over_full`` is the
+on (``first_full_chunk``: 4 for the default 6-frame window of 2-frame chunks), so ``chunk64_over_full`` is the
 steady-state flatness.
 Run: ``python benchmarks/streaming.py`` (default toy backbone, random weights, batch 1, 2 CPU threads).
 """

@@ -77,7 +77,7 @@ def _trajectory_error(frames: np.ndarray, gt: dict[str, Any]) -> float:
     errs = []
     for j, sprite in enumerate(gt["sprites"][: pos.shape[1]]):
         r = float(sprite["radius"])
-        track, _ = follow_sprite(f, pos[0, j], sprite["shape"], r)  # (positions, template mismatch per frame)
+        track, _ = follow_sprite(f, pos[0, j], sprite["shape"], r)  # (positions, found per frame)
         fitted = [
             reflect(track[0, k] + fit_axis_velocity(track[:, k], r, size - r) * t, r, size - r)
             for k, size in ((0, w), (1, h))

@@ -30,7 +30,7 @@ from scipy.ndimage import binary_dilation
 
 from aad_bench.world.toy import _sdf, reflect
 
-VERSION = 3  # of the measure: bump when a change moves its numbers (stored scores of an older version are redone)
+VERSION = 4  # of the measure: bump when a change moves its numbers (stored scores of an older version are redone)
 FROZEN_SPEED = 0.1  # px/frame: below this a sprite is not visibly moving
 SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves 2 px/frame)
 V_MAX = 4.0  # px/frame: the largest speed the fit considers
@@ -70,33 +70,34 @@ def _subpixel(cost: np.ndarray, i: int) -> float:
     return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den > 1e-12 else 0.0
 
 
-def sprite_contrast(frame: np.ndarray, pos: np.ndarray, shape: str, radius: float) -> float:
-    """RMS difference between a sprite and the mean colour around it in ``frame`` (pixel values in [0, 1]).
+def _contrast(patch: np.ndarray, mask: np.ndarray) -> float:
+    """RMS difference between a sprite (``patch[mask]``) and the mean colour around it (pixel values in [0, 1]).
 
     This is the template mismatch a frame would give where the sprite has vanished into its surroundings, so a
-    match is only a sprite when its mismatch is well below it (``FOUND_FRAC``).
+    match is only the sprite when its mismatch is well below it (``FOUND_FRAC``).
     """
-    mask, c, half = sprite_mask(shape, radius, np.asarray(pos, np.float64))
-    patch = _patch(frame, c[0], c[1], half)
     ring = ~binary_dilation(mask)  # one pixel of margin: anti-aliased edges belong to neither
     around = patch[ring if ring.any() else ~mask].mean(0)
     return float(np.sqrt(((patch[mask] - around) ** 2).mean()))
 
 
-def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: float, search: int = SEARCH,
-                  limit: float = LOST_RMS) -> tuple[np.ndarray, np.ndarray]:
+def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: float, search: int = SEARCH
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Track one sprite through float frames ``[T,H,W,3]`` from its frame-0 position.
 
-    Returns the track ``[T, 2]`` (x, y) and the RMS mismatch of the best match per frame ``[T]`` (0 at frame 0):
-    a sprite that dissolved into noise or blur matches nothing well, whatever position the search returns.
-    The search is centred where the sprite's last velocity takes it; a frame whose best match is above ``limit``
-    (the sprite is hidden behind another one, or gone) does not move the track off that path, so a sprite that
-    reappears after an occlusion is found again.
+    Returns the track ``[T, 2]`` (x, y) and whether the sprite was found in each frame ``[T]`` (True at frame 0):
+    the best match's RMS mismatch must be below ``LOST_RMS`` and below ``FOUND_FRAC`` of the sprite's contrast to
+    its surroundings in frame 0, since a sprite dissolved into noise, blur or the background matches nothing well,
+    whatever position the search returns. The search is centred where the sprite's last velocity takes it; a frame
+    where it is not found (hidden behind another sprite, or gone) does not move the track off that path, so a
+    sprite that reappears after an occlusion is found again.
     """
     mask, c0, half = sprite_mask(shape, radius, np.asarray(pos0, np.float64))
-    tmpl = _patch(frames[0], c0[0], c0[1], half)[mask]
+    patch0 = _patch(frames[0], c0[0], c0[1], half)
+    tmpl = patch0[mask]
+    limit = min(LOST_RMS, FOUND_FRAC * _contrast(patch0, mask))
     offset = np.asarray(pos0, np.float64) - c0  # sub-pixel position of the sprite inside its centre pixel
-    track, rms = [np.asarray(pos0, np.float64)], [0.0]
+    track, found = [np.asarray(pos0, np.float64)], [True]
     cur, vel = c0.copy(), np.zeros(2, int)
     span = np.arange(-search, search + 1)
     hi = np.array([frames.shape[2] - 1, frames.shape[1] - 1])  # (x, y) of the last pixel
@@ -107,8 +108,8 @@ def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: floa
                           if 0 <= centre[0] + dx <= hi[0] and 0 <= centre[1] + dy <= hi[1] else np.inf
                           for dx in span] for dy in span])
         iy, ix = np.unravel_index(int(np.argmin(cost)), cost.shape)
-        rms.append(float(np.sqrt(cost[iy, ix] / tmpl.size)))
-        if rms[-1] < limit:
+        found.append(bool(np.sqrt(cost[iy, ix] / tmpl.size) < limit))
+        if found[-1]:
             sub = np.array([_subpixel(cost[iy], ix), _subpixel(cost[:, ix], iy)])
             new = centre + np.array([span[ix], span[iy]])
             cur, vel = new, np.clip(new - cur, -search, search)
@@ -116,7 +117,7 @@ def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: floa
         else:  # not found: coast along the last velocity
             cur = centre
             track.append(cur + offset)
-    return np.stack(track), np.asarray(rms)
+    return np.stack(track), np.asarray(found)
 
 
 def fit_axis_velocity(track: np.ndarray, lo: float, hi: float, v_max: float = V_MAX, clip: float = 2.0) -> float:
@@ -149,11 +150,10 @@ def sprite_speeds(frames: np.ndarray, gt: dict[str, Any]) -> tuple[np.ndarray, n
     speeds, found = [], []
     for p0, sprite in zip(pos0, gt["sprites"]):
         r = float(sprite["radius"])
-        limit = min(LOST_RMS, FOUND_FRAC * sprite_contrast(f[0], p0, sprite["shape"], r))
-        track, rms = follow_sprite(f, p0, sprite["shape"], r, limit=limit)
+        track, seen = follow_sprite(f, p0, sprite["shape"], r)
         vx = fit_axis_velocity(track[:, 0], r, w - r)
         vy = fit_axis_velocity(track[:, 1], r, h - r)
-        found.append(float((rms[1:] < limit).mean()) if len(rms) > 1 else 1.0)
+        found.append(float(seen[1:].mean()) if len(seen) > 1 else 1.0)
         # a sprite that dissolved into noise or blur is not moving, whatever track the search wandered along
         speeds.append(float(np.hypot(vx, vy)) if found[-1] >= MIN_FOUND else 0.0)
     return np.asarray(speeds), np.asarray(found)
