@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils._pytree import tree_leaves, tree_map
 
-from aad_bench.engine import collectives
+from aad_bench.engine.collectives import gather, split
 from aad_bench.engine.runtime import Runtime
 from aad_bench.engine.settings import EngineError, split_batch
 from aad_bench.registry import Registry
@@ -91,11 +91,11 @@ def dcp_args(folder: Any) -> dict[str, Any]:
 
 
 def _split(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
-    return collectives.split(x, rt.dp_group, rt.dp_size, rt.dp_rank, 0)
+    return split(x, rt.dp_group, rt.dp_size, rt.dp_rank, 0)
 
 
 def _gather(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
-    return collectives.gather(x, rt.dp_group, rt.dp_size, rt.dp_rank, 0)
+    return gather(x, rt.dp_group, rt.dp_size, rt.dp_rank, 0)
 
 
 def _fp32(x: torch.Tensor) -> torch.Tensor:
