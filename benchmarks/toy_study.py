@@ -1,6 +1,6 @@
 """The toy 2x2 discriminator study, timed, with the statistical power it reaches.
 
-    python benchmarks/toy_study.py [--out DIR] [--seeds 0,1,2] [-- extra aad-bench overrides, e.g. size=tiny]
+    python benchmarks/toy_study.py [--out DIR] [--seeds 0,1,2] [--videos 32] [-- extra aad-bench overrides]
 
 Runs ``aad-bench -m +ablation=disc_2x2`` (every arm x seed; the arms of one seed share Stage I + II through the
 cache), scores every run with ``aad-bench eval``, and reads the per-arm speed ratio (toy sprite measure, training
@@ -48,10 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="aad_runs/bench_toy_study", help="output folder (paths.out)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--videos", type=int, default=32,
+                   help="training-length videos per run (sample.n_videos; 32 = every eval clip of the default "
+                        "toy world, twice the default: less clip-to-clip noise in each arm's score)")
     p.add_argument("extra", nargs="*", help="more aad-bench overrides (after --)")
     a = p.parse_args(argv)
     out = Path(a.out).resolve()
-    wall = _aad("-m", "+ablation=disc_2x2", f"seed={a.seeds}", f"paths.out={out}", "progress=false", *a.extra)
+    wall = _aad("-m", "+ablation=disc_2x2", f"seed={a.seeds}", f"paths.out={out}", "progress=false",
+                f"sample.n_videos={a.videos}", *a.extra)
     eval_s = _aad("eval", str(out / "runs"))
     arms, diffs = power_table(out / "runs")
     print(f"{'arm':<14}{'speed ratio':>12}{'± 95% CI':>10}{'n':>4}{'vs aad1':>10}{'p':>8}")
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['arm']:<14}{r['mean']:>12.3f}{r['ci_half']:>10.3f}{r['n']:>4}{d['mean_diff']:>10.3f}{d['p']:>8.3f}")
     halves = {r["arm"]: round(r["ci_half"], 4) for r in arms}
     print(json.dumps({"wall_s": round(wall, 1), "eval_s": round(eval_s, 1), "seeds": a.seeds,
-                      "overrides": a.extra, "ci_half": halves,
+                      "videos": a.videos, "overrides": a.extra, "ci_half": halves,
                       "max_ci_half": max(halves.values()) if halves else None, "target_ci_half": 0.1}))
     return 0
 
