@@ -116,3 +116,19 @@ def test_the_search_stays_inside_the_frame():
         frames[t][(abs(xx - 8) <= 2) & (yy <= 2)] = 1.0  # the square's lower 3 rows, at the very top
     track, _ = follow_sprite(frames, np.array([8.5, 3.5]), "square", 2.5)
     assert np.isfinite(track).all() and track.min() >= -0.5 and track.max() <= 15.5
+
+
+def test_a_faded_sprite_does_not_jump_onto_its_twin_nearby():
+    """The sprite fades away after frame 0 while an identical one stands 5 px to its right (what students draw when
+    one sprite dissolves beside another of the same colour): the search may not jump onto the twin, so the sprite
+    reads not found and not moving. The previous search (5 px around the last position) found the twin in every
+    frame and read 0.72 px/frame."""
+    frames = np.zeros((9, 16, 16, 3), np.float32) + np.linspace(0.3, 0.6, 16)[None, None, :, None]
+    yy, xx = np.mgrid[0:16, 0:16]
+    frames[0][(abs(xx - 5) <= 2) & (abs(yy - 8) <= 2)] = (0.9, 0.1, 0.6)
+    for t in range(1, 9):
+        frames[t][(abs(xx - 10) <= 2) & (abs(yy - 8) <= 2)] = (0.9, 0.1, 0.6)
+    gt = {"positions": [[[5.0, 8.0]]] * 9, "sprites": [{"shape": "square", "radius": 2.0}],
+          "velocities": [[[0.5, 0.0]]] * 9}
+    speeds, found = sprite_speeds((frames * 255).round().astype(np.uint8), gt)
+    assert speeds[0] == 0.0 and found[0] < 0.2

@@ -30,9 +30,11 @@ from scipy.ndimage import binary_dilation
 
 from aad_bench.world.toy import _sdf, reflect
 
-VERSION = 4  # of the measure: bump when a change moves its numbers (stored scores of an older version are redone)
+VERSION = 5  # of the measure: bump when a change moves its numbers (stored scores of an older version are redone)
 FROZEN_SPEED = 0.1  # px/frame: below this a sprite is not visibly moving
 SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves 2 px/frame)
+REACH = 2  # ... and only this far plus the last velocity from where that velocity takes the sprite (a bounce lands
+           # it 2|v| away, covered while |v| <= REACH): a faded sprite's track does not jump onto another one 5 px away
 V_MAX = 4.0  # px/frame: the largest speed the fit considers
 LOST_RMS = 0.2  # RMS template mismatch (pixel values in [0, 1]) above which a sprite is never found in a frame
 FOUND_FRAC = 0.6  # ... nor above this share of its contrast (a match must look far more like it than its surroundings)
@@ -88,8 +90,10 @@ def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: floa
     Returns the track ``[T, 2]`` (x, y) and whether the sprite was found in each frame ``[T]`` (True at frame 0):
     the best match's RMS mismatch must be below ``LOST_RMS`` and below ``FOUND_FRAC`` of the sprite's contrast to
     its surroundings in frame 0, since a sprite dissolved into noise, blur or the background matches nothing well,
-    whatever position the search returns. The search is centred where the sprite's last velocity takes it; a frame
-    where it is not found (hidden behind another sprite, or gone) does not move the track off that path, so a
+    whatever position the search returns. The search is centred where the sprite's last velocity takes it and
+    reaches ``REACH`` px plus that velocity around it (a bounce reverses it), so a faded sprite's track does not
+    jump onto a similar sprite nearby; a frame where it is not found (hidden behind another sprite, or gone) does
+    not move the track off that path (the sub-pixel velocity, so the path stays true over several frames), so a
     sprite that reappears after an occlusion is found again.
     """
     mask, c0, half = sprite_mask(shape, radius, np.asarray(pos0, np.float64))
@@ -98,25 +102,26 @@ def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: floa
     limit = min(LOST_RMS, FOUND_FRAC * _contrast(patch0, mask))
     offset = np.asarray(pos0, np.float64) - c0  # sub-pixel position of the sprite inside its centre pixel
     track, found = [np.asarray(pos0, np.float64)], [True]
-    cur, vel = c0.copy(), np.zeros(2, int)
+    pos, vel = c0.astype(np.float64), np.zeros(2)  # sub-pixel position (of the centre pixel) and velocity
     span = np.arange(-search, search + 1)
     hi = np.array([frames.shape[2] - 1, frames.shape[1] - 1])  # (x, y) of the last pixel
     for frame in frames[1:]:
-        centre = np.clip(cur + vel, 0, hi)
+        centre = np.clip(np.round(pos + vel).astype(int), 0, hi)
+        reach = min(search, REACH + int(np.ceil(np.abs(vel).max())))
         # centres outside the frame are not candidates: the edge padding there repeats a sprite at the border
         cost = np.array([[((_patch(frame, centre[0] + dx, centre[1] + dy, half)[mask] - tmpl) ** 2).sum()
-                          if 0 <= centre[0] + dx <= hi[0] and 0 <= centre[1] + dy <= hi[1] else np.inf
+                          if 0 <= centre[0] + dx <= hi[0] and 0 <= centre[1] + dy <= hi[1]
+                          and max(abs(dx), abs(dy)) <= reach else np.inf
                           for dx in span] for dy in span])
         iy, ix = np.unravel_index(int(np.argmin(cost)), cost.shape)
         found.append(bool(np.sqrt(cost[iy, ix] / tmpl.size) < limit))
         if found[-1]:
             sub = np.array([_subpixel(cost[iy], ix), _subpixel(cost[:, ix], iy)])
-            new = centre + np.array([span[ix], span[iy]])
-            cur, vel = new, np.clip(new - cur, -search, search)
-            track.append(cur + offset + sub)
+            new = centre + np.array([span[ix], span[iy]]) + sub
+            pos, vel = new, np.clip(new - pos, -search, search)
         else:  # not found: coast along the last velocity
-            cur = centre
-            track.append(cur + offset)
+            pos = pos + vel
+        track.append(pos + offset)
     return np.stack(track), np.asarray(found)
 
 
