@@ -22,6 +22,10 @@ def test_demo_table_in_range(tmp_path):
         assert r["status"] == "finished", r
         assert 0.0 <= r["speed ratio"] <= 2 * V_MAX and 0.0 <= r["frozen"] <= 1.0, r
         assert r["s/video"] > 0 and math.isfinite(r["speed-up vs teacher"]), r
+        # the motion columns are `aad-bench eval`'s scores of the mp4s (by the current measure, also for reused runs)
+        scored = json.loads((tmp_path / "runs" / r["run"] / "eval" / "train_len" / "toy_speed_ratio@sprites.json")
+                            .read_text())["aggregate"]
+        assert r["speed ratio"] == scored, r
         if r["method"] != "teacher":  # students: one step per chunk, and long rollouts
             assert r["NFE/clip"] == 4 and r["long speed ratio"] is not None, r  # tiny: 8 frames = 4 chunks of 2
             # directionally: a student's frames are not frame 0 copied (what a collapsed student would write)

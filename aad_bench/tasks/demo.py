@@ -8,6 +8,7 @@ sampling time per video. Every arm is an ordinary run folder under ``paths.runs`
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,26 @@ def _row(method: str, res: dict[str, Any], teacher_s: float | None) -> dict[str,
             "run": res.get("run_name"), "reason": res.get("reason")}
 
 
+SCORED = {"speed ratio": ("train_len", "toy_speed_ratio"), "frozen": ("train_len", "toy_frozen_share"),
+          "long speed ratio": ("long", "toy_speed_ratio"), "long frozen": ("long", "toy_frozen_share")}
+
+
+def _scored(run_dir: str | None) -> dict[str, float]:
+    """The motion columns as ``aad-bench eval`` scored the run's videos.
+
+    From the mp4s and by the current version of the sprite measure (a finished run's in-memory numbers are by the
+    measure of the day it was sampled); columns without a score keep the in-memory numbers.
+    """
+    got = {}
+    for col, (vset, metric) in SCORED.items():
+        f = Path(run_dir or "") / "eval" / vset / f"{metric}@sprites.json"
+        if run_dir and f.exists():
+            agg = json.loads(f.read_text()).get("aggregate")
+            if isinstance(agg, (int, float)):
+                got[col] = float(agg)
+    return got
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of the demo rows (numbers rounded for reading)."""
 
@@ -75,12 +96,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         return {"status": "finished", "rank": engine.rt.rank}
     teacher_s = (results.get("teacher", {}).get("summary") or {}).get("seconds_per_video")
     rows = [_row(m, r, teacher_s) for m, r in results.items()]
-    table = format_table(rows)
     out = Path(cfg.paths.out) / "demo"
-    atomic_write_text(out / "summary.md", table + "\n")
-    atomic_write_json(out / "summary.json", rows)
     report = _evaluate_and_report(cfg, [r["run_dir"] for r in results.values() if r.get("status") == "finished"],
                                   out)
+    for row, res in zip(rows, results.values()):
+        row.update(_scored(res.get("run_dir")))
+    table = format_table(rows)
+    atomic_write_text(out / "summary.md", table + "\n")
+    atomic_write_json(out / "summary.json", rows)
     print("\n" + table)
     print("\nspeed ratio = mean sprite speed of the generated clips / the data clips with the same first frames (each "
           "sprite followed from its first-frame appearance, one velocity fitted per track); frozen = share of clips "
