@@ -32,6 +32,7 @@ from aad_bench.reporting.tables import (
     warmup_table,
 )
 from aad_bench.reporting.vbench import vbench_tables
+from aad_bench.reporting.verdict import ordering_verdict
 from aad_bench.utils.io import atomic_write_text
 
 CMP_HEAD = ["arm", "metric", "n pairs", "Δ mean", "95% CI of Δ", "p", "d_z"]
@@ -132,7 +133,8 @@ def default_reference(agg: pd.DataFrame) -> str:
     return min(last, key=len)
 
 
-def _markdown(campaign: Path, df: pd.DataFrame, tables: list[Table], vb: list[Table], clips, cmp, figs, out) -> str:
+def _markdown(campaign: Path, df: pd.DataFrame, tables: list[Table], vb: list[Table], clips, cmp, figs, out,
+              verdict: str | None = None) -> str:
     runs = df.drop_duplicates("run_dir")
     counts = ", ".join(f"{s}: {n}" for s, n in runs["status"].fillna("missing").value_counts().items())
     md = [f"# Report: {campaign.name}", "", f"{len(runs)} runs — {counts}", ""]
@@ -141,6 +143,7 @@ def _markdown(campaign: Path, df: pd.DataFrame, tables: list[Table], vb: list[Ta
         md += [f"**{len(problems)} file(s) or line(s) could not be used:**", ""]
         md += [f"- `{p['path']}`: {p['problem']}" for p in problems] + [""]
     md += [t.markdown() for t in tables]
+    md += ["## The paper's ordering", "", verdict, ""] if verdict else []
     md += ["## Official VBench", ""] + ([t.markdown() for t in vb] or ["_No official VBench results._", ""])
     md += ["## Clips", ""] + [f"![{c.title}, {c.set}]({c.path.relative_to(out).as_posix()})" for c in clips] + [""]
     md += ["## Paired comparisons", "", comparisons_markdown(cmp), "## Figures", ""]
@@ -165,6 +168,7 @@ def write_report(campaign: Path, out: Path, reference: str | None = None, figure
     reference = reference or default_reference(agg)
     tables, vb = build_tables(agg), vbench_tables(agg)
     cmp = comparisons(df, reference)
+    verdict = ordering_verdict(df, agg)
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "runs.csv", index=False)
     for t in tables + vb:
@@ -175,7 +179,7 @@ def write_report(campaign: Path, out: Path, reference: str | None = None, figure
         fdir = out / "figures"
         figs = plots.plot_curves(df, fdir) + plots.plot_tradeoff(agg, fdir) + plots.plot_training(df, fdir)
         figs += plots.frame_strips(df, fdir)
-    atomic_write_text(out / "report.md", _markdown(campaign, df, tables, vb, clips, cmp, figs, out))
+    atomic_write_text(out / "report.md", _markdown(campaign, df, tables, vb, clips, cmp, figs, out, verdict))
     meta = f"{campaign.resolve()} · {df['run_dir'].nunique()} runs · generated {time.strftime('%Y-%m-%d %H:%M')}"
     page = render_page(
         f"aad_bench report: {campaign.name}",
@@ -186,7 +190,7 @@ def write_report(campaign: Path, out: Path, reference: str | None = None, figure
         clips_html(clips, {a: arm_titles(agg)[a] for a in arms})
         if figures
         else '<p class="note">Clips skipped (--no-figures).</p>',
-        comparisons_html(cmp),
+        (f'<p class="verdict">{html.escape(verdict)}</p>' if verdict else "") + comparisons_html(cmp),
         figs,
         reference,
     )
