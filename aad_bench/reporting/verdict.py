@@ -59,7 +59,7 @@ def ordering_verdict(df: pd.DataFrame, agg: pd.DataFrame) -> str | None:
     text = (f"Motion ({metric}@{backend}, {set_name}): causal × frame ({cf}) {rows.loc[cf, 'mean']:.3g} against "
             f"bidirectional × video ({bv}) {rows.loc[bv, 'mean']:.3g} ({test}): causal × frame "
             f"{'loses motion' if collapses else 'does not measurably lose motion'}.")
-    disc = [a for a in arms["arm"] if isinstance(arms.set_index("arm").loc[a, "backbone"], str)]
+    disc = arms.loc[arms["backbone"].map(lambda b: isinstance(b, str)), "arm"].tolist()
     drift = _metric(agg, disc, *DRIFT)
     lowest = False
     if drift:

@@ -103,15 +103,14 @@ def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: floa
     offset = np.asarray(pos0, np.float64) - c0  # sub-pixel position of the sprite inside its centre pixel
     track, found = [np.asarray(pos0, np.float64)], [True]
     pos, vel = c0.astype(np.float64), np.zeros(2)  # sub-pixel position (of the centre pixel) and velocity
-    span = np.arange(-search, search + 1)
     hi = np.array([frames.shape[2] - 1, frames.shape[1] - 1])  # (x, y) of the last pixel
     for frame in frames[1:]:
         centre = np.clip(np.round(pos + vel).astype(int), 0, hi)
         reach = min(search, REACH + int(np.ceil(np.abs(vel).max())))
+        span = np.arange(-reach, reach + 1)
         # centres outside the frame are not candidates: the edge padding there repeats a sprite at the border
         cost = np.array([[((_patch(frame, centre[0] + dx, centre[1] + dy, half)[mask] - tmpl) ** 2).sum()
-                          if 0 <= centre[0] + dx <= hi[0] and 0 <= centre[1] + dy <= hi[1]
-                          and max(abs(dx), abs(dy)) <= reach else np.inf
+                          if 0 <= centre[0] + dx <= hi[0] and 0 <= centre[1] + dy <= hi[1] else np.inf
                           for dx in span] for dy in span])
         iy, ix = np.unravel_index(int(np.argmin(cost)), cost.shape)
         found.append(bool(np.sqrt(cost[iy, ix] / tmpl.size) < limit))
