@@ -132,3 +132,11 @@ def test_a_faded_sprite_does_not_jump_onto_its_twin_nearby():
           "velocities": [[[0.5, 0.0]]] * 9}
     speeds, found = sprite_speeds((frames * 255).round().astype(np.uint8), gt)
     assert speeds[0] == 0.0 and found[0] < 0.2
+
+
+def test_a_track_stuck_at_a_wall_is_not_fitted_as_fast_bounces():
+    """A slow sprite's track that jumped 4 px onto the top wall and stayed there (a teacher's smear, read off its
+    mp4): the bounce-aware fit may not explain it as a fast sprite bouncing back and forth. Version 5 of the measure
+    (fits up to 4 px/frame) read -3.48 px/frame; the world's fastest sprite moves 2."""
+    y = np.array([3.82, 3.54] + [-0.18] * 7)
+    assert abs(fit_axis_velocity(y, 1.94, 14.06)) < 0.5
