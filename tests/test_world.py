@@ -74,6 +74,8 @@ def test_bad_world_settings_name_the_setting():
         ToyWorldConfig(static_share=0.9, slow_share=0.5)
     with pytest.raises(ValueError, match="min_sprites"):
         ToyWorldConfig(min_sprites=3, max_sprites=1)
+    with pytest.raises(ValueError, match="speed"):  # faster than the motion measure follows
+        ToyWorldConfig(speed=(1.0, 3.0))
 
 
 def test_trail_edge_and_texture_knobs():

@@ -28,15 +28,15 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import binary_dilation
 
-from aad_bench.world.toy import _sdf, reflect
+from aad_bench.world.toy import MAX_SPEED, _sdf, reflect
 
 VERSION = 6  # of the measure: bump when a change moves its numbers (stored scores of an older version are redone)
 FROZEN_SPEED = 0.1  # px/frame: below this a sprite is not visibly moving
 SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves 2 px/frame)
 REACH = 2  # ... and only this far plus the last velocity from where that velocity takes the sprite (a bounce lands
            # it 2|v| away, covered while |v| <= REACH): a faded sprite's track does not jump onto another one 5 px away
-V_MAX = 2.0  # px/frame: the largest speed the fit considers, the world's fastest sprite. Faster, the bounce model
-             # aliases: a smear's track that jumped to a wall and stuck there fitted 3.5 px/frame with two bounces
+V_MAX = MAX_SPEED  # px/frame: the largest speed the fit considers, the world's fastest sprite. Faster, the bounce model
+                   # aliases: a smear's track that jumped to a wall and stuck there fitted 3.5 px/frame with two bounces
 LOST_RMS = 0.2  # RMS template mismatch (pixel values in [0, 1]) above which a sprite is never found in a frame
 FOUND_FRAC = 0.6  # ... nor above this share of its contrast (a match must look far more like it than its surroundings)
 MIN_FOUND = 0.75  # a sprite found in fewer of the later frames than this has no visible motion: its speed counts as 0

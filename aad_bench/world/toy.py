@@ -15,6 +15,7 @@ import numpy as np
 
 SHAPES = ("circle", "square", "diamond", "triangle")
 SPLITS = {"train": 0, "eval": 1, "long": 2, "val": 3}  # val: early-stopping probes, never scored
+MAX_SPEED = 2.0  # px/frame: the motion measure (world.motion) searches and fits sprites up to this speed
 
 
 @dataclass
@@ -49,6 +50,9 @@ class ToyWorldConfig:
             raise ValueError(f"world: need 1 <= min_sprites <= max_sprites, got {self.min_sprites}, {self.max_sprites}")
         if self.static_share + self.slow_share > 1 or min(self.static_share, self.slow_share) < 0:
             raise ValueError("world: static_share + slow_share must lie in [0, 1]")
+        if max(self.speed[1], self.slow_speed[1]) > MAX_SPEED or min(self.speed[0], self.slow_speed[0]) < 0:
+            raise ValueError(f"world: speed and slow_speed must lie in [0, {MAX_SPEED}] px/frame (the motion measure "
+                             f"follows sprites up to {MAX_SPEED}), got {list(self.speed)}, {list(self.slow_speed)}")
         if self.edge <= 0:
             raise ValueError(f"world: edge must be > 0 px, got {self.edge}")
         if self.trail < 0 or not 0 <= self.trail_alpha <= 1:
