@@ -8,7 +8,6 @@ sampling time per video. Every arm is an ordinary run folder under ``paths.runs`
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from omegaconf import DictConfig
 from aad_bench.config import compose, hydra_overrides
 from aad_bench.engine import setup
 from aad_bench.evaluation.runner import evaluate_path
+from aad_bench.reporting.collect import collect
 from aad_bench.reporting.report import write_report
 from aad_bench.tasks import distill as distill_task
 from aad_bench.utils.io import atomic_write_json, atomic_write_text
@@ -48,19 +48,21 @@ SCORED = {"speed ratio": ("train_len", "toy_speed_ratio"), "frozen": ("train_len
           "long speed ratio": ("long", "toy_speed_ratio"), "long frozen": ("long", "toy_frozen_share")}
 
 
-def _scored(run_dir: str | None) -> dict[str, float]:
-    """The motion columns as ``aad-bench eval`` scored the run's videos.
+def _scored(arms: Path) -> dict[str, dict[str, float]]:
+    """Per run folder name, the motion columns as ``aad-bench eval`` scored the run's videos.
 
-    From the mp4s and by the current version of the sprite measure (a finished run's in-memory numbers are by the
-    measure of the day it was sampled); columns without a score keep the in-memory numbers.
+    Read with the report's :func:`~aad_bench.reporting.collect.collect` from the demo's ``arms`` folder: from the
+    mp4s and by the current version of the sprite measure (a finished run's in-memory numbers are by the measure of
+    the day it was sampled); columns without a usable score keep the in-memory numbers.
     """
-    got = {}
+    if not arms.is_dir():  # demo.evaluate=false: nothing was scored
+        return {}
+    df = collect(arms)
+    df = df[(df["backend"] == "sprites") & df["value"].notna()]
+    got: dict[str, dict[str, float]] = {}
     for col, (vset, metric) in SCORED.items():
-        f = Path(run_dir or "") / "eval" / vset / f"{metric}@sprites.json"
-        if run_dir and f.exists():
-            agg = json.loads(f.read_text()).get("aggregate")
-            if isinstance(agg, (int, float)):
-                got[col] = float(agg)
+        for r in df[(df["set"] == vset) & (df["metric"] == metric)].itertuples():
+            got.setdefault(Path(r.run_dir).name, {})[col] = float(r.value)
     return got
 
 
@@ -99,8 +101,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.out) / "demo"
     report = _evaluate_and_report(cfg, [r["run_dir"] for r in results.values() if r.get("status") == "finished"],
                                   out)
+    scored = _scored(out / "arms")
     for row, res in zip(rows, results.values()):
-        row.update(_scored(res.get("run_dir")))
+        row.update(scored.get(Path(res.get("run_dir") or "").name, {}))
     table = format_table(rows)
     atomic_write_text(out / "summary.md", table + "\n")
     atomic_write_json(out / "summary.json", rows)

@@ -32,7 +32,7 @@ from aad_bench.world.toy import MAX_SPEED, _sdf, reflect
 
 VERSION = 6  # of the measure: bump when a change moves its numbers (stored scores of an older version are redone)
 FROZEN_SPEED = 0.1  # px/frame: below this a sprite is not visibly moving
-SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves 2 px/frame)
+SEARCH = 5  # px searched around the last position per frame (the world's fastest sprite moves MAX_SPEED = 2 px/frame)
 REACH = 2  # ... and only this far plus the last velocity from where that velocity takes the sprite (a bounce lands
            # it 2|v| away, covered while |v| <= REACH): a faded sprite's track does not jump onto another one 5 px away
 V_MAX = MAX_SPEED  # px/frame: the largest speed the fit considers, the world's fastest sprite. Faster, the bounce model
