@@ -133,6 +133,7 @@ SCHEMA: dict[str, Check] = {
     "seed": NONNEG, "threads": integer(1, null=True), "progress": boolean,
     "paths.out": folder(), "paths.cache": folder(), "paths.runs": folder(), "run_dir": folder(null=True),
     "sample.n_videos": POS, "sample.n_long": POS, "sample.long_factor": POS, "sample.seed": NONNEG,
+    "sample.draws": POS,
     "distill.log_every": POS, "distill.ckpt_every": POS, "distill.keep_checkpoints": POS,
     "distill.explode_grad": number(gt=0, null=True), "distill.share_stages": boolean,
     **{f"teacher.{k}": c for k, c in _TRAIN.items()},

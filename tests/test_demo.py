@@ -26,6 +26,10 @@ def test_demo_table_in_range(tmp_path):
         scored = json.loads((tmp_path / "runs" / r["run"] / "eval" / "train_len" / "toy_speed_ratio@sprites.json")
                             .read_text())["aggregate"]
         assert r["speed ratio"] == scored, r
+        # ... and the same images over 8 noise draws (mean ± s.e.), draw 0 being the written videos
+        d = r["draws"]
+        assert d["n"] == 8 and len(set(d["seeds"])) == 8 and 0.0 <= d["speed_ratio"] <= 2 * V_MAX, d
+        assert d["speed_ratio_se"] >= 0 and r["noise draws: speed ratio / frozen"].endswith("(8)"), r
         if r["method"] != "teacher":  # students: one step per chunk, and long rollouts
             assert r["NFE/clip"] == 4 and r["long speed ratio"] is not None, r  # tiny: 8 frames = 4 chunks of 2
             # directionally: a student's frames are not frame 0 copied (what a collapsed student would write)

@@ -62,3 +62,17 @@ def test_early_stop_probes_come_from_the_val_split(tiny_cfg, monkeypatch):
     cond, gts = probes[0]
     assert torch.equal(cond, val) and gts == [m["gt"] for m in val_meta]
     assert not any(torch.equal(c, e) for c in cond for e in ev)
+
+
+def test_a_cached_stage_ii_judged_by_another_motion_measure_is_not_reused(tiny_cfg, monkeypatch):
+    """Stage II's motion early stop judges by the sprite measure: a shared Stage I + II prefix cached under another
+    version of it may have stopped at another step, so the version is part of the prefix's cache key."""
+    from aad_bench.training import distill
+
+    cfg = _dmd_cfg(tiny_cfg)
+    key = distill.stage_key(cfg, "dmd")
+    monkeypatch.setattr(distill, "MOTION_VERSION", distill.MOTION_VERSION + 1)
+    assert distill.stage_key(cfg, "dmd") != key
+    assert distill.stage_key(cfg, "ode") == distill.stage_key(_dmd_cfg(tiny_cfg), "ode")  # Stage I is not judged
+    budget = _dmd_cfg(tiny_cfg, "method.dmd.early_stop.criterion=budget")
+    assert "motion_measure" not in distill.stage_key(budget, "dmd")

@@ -58,3 +58,38 @@ def test_teacher_cache_is_hit_on_rerun(tiny_cfg, capsys):
     _, run3 = get_teacher(tiny_cfg("teacher.lr=3e-3"), data, progress=False)
     assert run3.path != run1.path
     assert OmegaConf.select(cfg, "teacher.sample.steps") == 2
+
+
+def test_noise_draws_redraw_the_written_set_and_average_the_motion(tiny_cfg, tmp_path):
+    import numpy as np
+    import pytest
+
+    from aad_bench.data.sources import eval_conditions
+    from aad_bench.sampling.videos import draw_seed, motion_over_draws, sample_teacher
+    from aad_bench.video.io import read_video
+    from aad_bench.video.sets import video_name
+    from aad_bench.world.motion import motion_summary
+
+    cfg = tiny_cfg("sample.draws=3")
+    teacher, _ = get_teacher(cfg, training_data(cfg), progress=False)
+    clips, metas, _, redraw = sample_teacher(cfg, teacher, tmp_path / "v", 3)
+    # draw 0 is the written set: redrawn from its own seed it is the same videos, frame for frame
+    again = redraw(cfg.sample.seed)
+    assert all(np.array_equal(a, b) for a, b in zip(again, clips))
+    stems = eval_conditions(cfg, "eval", 3)[0]
+    written = read_video(tmp_path / "v" / video_name(stems[0]))[0].astype(int)
+    assert np.abs(written - clips[0]).max() <= 2  # the mp4 round trip (lossless, up to colour rounding)
+    assert not np.array_equal(redraw(draw_seed(cfg.sample.seed, 1))[0], clips[0])  # other noise, other clips
+    # the summary over draws: draw 0's numbers, then each further draw scored by the same measure
+    gts = [m["gt"] for m in metas]
+    data = [read_video(m["data_video"])[0] for m in metas]
+    frozen = [np.repeat(c[:1], len(c), 0) for c in data]
+    first = motion_summary(data, gts)
+    per = {draw_seed(cfg.sample.seed, 1): frozen, draw_seed(cfg.sample.seed, 2): data}
+    d = motion_over_draws(cfg, first, per.__getitem__, metas)
+    ratios = [first["speed_ratio"], 0.0, first["speed_ratio"]]
+    assert d["n"] == 3 and d["speed_ratio_per_draw"] == pytest.approx(ratios)
+    assert d["speed_ratio"] == pytest.approx(np.mean(ratios))
+    assert d["speed_ratio_se"] == pytest.approx(np.std(ratios, ddof=1) / np.sqrt(3))
+    assert d["frozen_share_per_draw"][1] == 1.0 and d["frozen_share_per_draw"][0] == 0.0
+    assert motion_over_draws(tiny_cfg("sample.draws=1"), first, per.__getitem__, metas) is None

@@ -31,6 +31,7 @@ from aad_bench.training.ode import ode_stage
 from aad_bench.training.teacher import teacher_key_for
 from aad_bench.utils.io import atomic_write_bytes
 from aad_bench.utils.provenance import config_hash
+from aad_bench.world.motion import VERSION as MOTION_VERSION
 
 
 def numerics_key(cfg: DictConfig) -> dict[str, Any]:
@@ -48,9 +49,12 @@ def stage_key(cfg: DictConfig, upto: str) -> dict[str, Any]:
     """Everything that determines the student after stage ``upto`` (used for the shared-prefix cache)."""
     m = OmegaConf.to_container(cfg.method, resolve=True)
     stages = m["stages"][: m["stages"].index(upto) + 1]
+    # Stage II's motion early stop judges by the sprite measure: another version of it may stop at another step
+    judged = "dmd" in stages and m["dmd"]["early_stop"]["criterion"] == "motion"
     return {"teacher": teacher_key_for(cfg),
             "teacher_sample": OmegaConf.to_container(cfg.teacher.sample), "seed": cfg.seed,
-            "student": m["student"], "stages": {s: m[s] for s in stages}, **numerics_key(cfg)}
+            "student": m["student"], "stages": {s: m[s] for s in stages}, **numerics_key(cfg),
+            **({"motion_measure": MOTION_VERSION} if judged else {})}
 
 
 def ode_pairs_key(cfg: DictConfig) -> dict[str, Any]:
