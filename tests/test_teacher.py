@@ -93,3 +93,5 @@ def test_noise_draws_redraw_the_written_set_and_average_the_motion(tiny_cfg, tmp
     assert d["speed_ratio_se"] == pytest.approx(np.std(ratios, ddof=1) / np.sqrt(3))
     assert d["frozen_share_per_draw"][1] == 1.0 and d["frozen_share_per_draw"][0] == 0.0
     assert motion_over_draws(tiny_cfg("sample.draws=1"), first, per.__getitem__, metas) is None
+    # real data (no ground truth): one draw, whatever sample.draws says (sampling a large model is the cost of a run)
+    assert motion_over_draws(cfg, first, per.__getitem__, [{**m, "gt": None} for m in metas]) is None

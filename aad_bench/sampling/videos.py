@@ -88,10 +88,10 @@ def motion_over_draws(cfg: DictConfig, first: dict[str, Any], draw: Callable[[in
     One draw of 16-32 clips is noisy (the default teacher reads 0.23-0.41 over 8 draws of its 32 eval clips), so a
     number to compare models by wants several. Draw 0 is the written set (``first``, its summary); ``draw(seed)``
     samples the clips of one more draw in memory, scored by the same measure and not written. None for one draw,
-    or without data clips to compare with (``data=prompts``).
+    and for real data (no ground-truth motion, and sampling a large model is the expensive part of a run).
     """
     n = int(cfg.sample.get("draws", 1))
-    if n <= 1 or first.get("speed_ratio") is None:
+    if n <= 1 or first.get("speed_ratio") is None or any(m.get("gt") is None for m in metas):
         return None
     runs = [first] + [clip_motion(draw(draw_seed(int(cfg.sample.seed), k)), metas) for k in range(1, n)]
     out: dict[str, Any] = {"n": n, "seeds": [draw_seed(int(cfg.sample.seed), k) for k in range(n)]}
