@@ -107,7 +107,7 @@ def draws_line(draws: dict[str, Any] | None) -> str:
     if not draws:
         return ""
     return (f"over {draws['n']} noise draws: speed ratio {draws['speed_ratio']:.2f} ± {draws['speed_ratio_se']:.2f}, "
-            f"frozen {draws['frozen_share']:.0%} ± {100 * draws['frozen_share_se']:.0f} %")
+            f"frozen {100 * draws['frozen_share']:.0f} ± {100 * draws['frozen_share_se']:.0f} %")
 
 
 def motion_line(summary: dict[str, Any]) -> str:
