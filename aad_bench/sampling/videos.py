@@ -73,12 +73,12 @@ def clip_motion(clips: list[np.ndarray], metas: list[dict]) -> dict[str, Any]:
     return {k: s[k] for k in ("speed_ratio", "frozen_share", "speed", "data_speed")}
 
 
+DRAW_STRIDE = 100_003  # far from seed + i, the per-video numbers of the written index
+
+
 def draw_seed(seed: int, k: int) -> int:
     """The noise seed of draw ``k`` of a set sampled with ``sample.seed=seed`` (draw 0: the written videos)."""
     return seed + DRAW_STRIDE * k
-
-
-DRAW_STRIDE = 100_003  # far from seed + i, the per-video numbers of the written index
 
 
 def motion_over_draws(cfg: DictConfig, first: dict[str, Any], draw: Callable[[int], list[np.ndarray]],
@@ -91,7 +91,7 @@ def motion_over_draws(cfg: DictConfig, first: dict[str, Any], draw: Callable[[in
     and for real data (no ground-truth motion, and sampling a large model is the expensive part of a run).
     """
     n = int(cfg.sample.get("draws", 1))
-    if n <= 1 or first.get("speed_ratio") is None or any(m.get("gt") is None for m in metas):
+    if n <= 1 or any(m.get("gt") is None for m in metas):
         return None
     runs = [first] + [clip_motion(draw(draw_seed(int(cfg.sample.seed), k)), metas) for k in range(1, n)]
     out: dict[str, Any] = {"n": n, "seeds": [draw_seed(int(cfg.sample.seed), k) for k in range(n)]}
@@ -152,10 +152,12 @@ def _student_meta(cfg: DictConfig, student: VideoDiT) -> dict[str, Any]:
 
 
 def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: str, n: int, frames: int,
-                       stream: bool = False) -> tuple[list[np.ndarray], list[dict], float]:
-    """Roll the causal student out from the images of ``split``; returns clips, their data metas, s/video.
+                       stream: bool = False
+                       ) -> tuple[list[np.ndarray], list[dict], float, Callable[[int], list[np.ndarray]]]:
+    """Roll the causal student out from the images of ``split``.
 
-    With ``stream`` every chunk goes straight to the mp4 writers as it is generated (long rollouts).
+    Returns clips, their data metas, s/video and ``redraw(seed)``: the same images rolled out with other noise, in
+    memory. With ``stream`` every chunk goes straight to the mp4 writers as it is generated (long rollouts).
     """
     stems, cond, metas = eval_conditions(cfg, split, n)
     ck, steps = student.cfg.chunk, tuple(cfg.method.student.steps)
@@ -166,6 +168,11 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
     ctx, prompts = caption_context(cfg, student, [m.get("caption") for m in metas], dev)
     meta = _student_meta(cfg, student)
     meta["sampling"].update(prompts)
+
+    def redraw(seed: int) -> list[np.ndarray]:
+        gen = causal_rollout(student, cond_d, chunks, noise=_noise(noise.shape, seed, dev), steps=steps, context=ctx)
+        return decode_clips(cfg, cond, gen.cpu()[:, :frames])
+
     # one untimed chunk first: the first call pays for allocator and kernel warm-up
     causal_rollout(student, cond_d[:1], 1, noise=noise[:1, :ck], steps=steps,
                    context=None if ctx is None else ctx[:1])
@@ -175,7 +182,7 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
         t0 = time.perf_counter()
         gen = causal_rollout(student, cond_d, chunks, noise=noise, steps=steps, context=ctx).cpu()
         dt = (time.perf_counter() - t0) / n
-        return write_videos(cfg, folder, stems, cond, gen[:, :frames], metas, meta), metas, dt
+        return write_videos(cfg, folder, stems, cond, gen[:, :frames], metas, meta), metas, dt, redraw
     writer = VideoSetWriter(folder, video_fps(cfg), meta=meta)
     mp4s = [Mp4Writer(folder / video_name(s), video_fps(cfg)) for s in stems]
     for w, c in zip(mp4s, cond):
@@ -193,7 +200,7 @@ def sample_student_set(cfg: DictConfig, student: VideoDiT, folder: Path, split: 
         clips.append(clip)
         writer.add(video_name(stem), None, {"seed": cfg.sample.seed + i, "frames": len(clip),
                                             "method": cfg.method.name, "gt": metas[i].get("gt")}, image=clip[0])
-    return clips, metas, dt
+    return clips, metas, dt, redraw
 
 
 def sample_teacher(cfg: DictConfig, teacher: VideoDiT, out_dir: Path, n: int
@@ -231,19 +238,14 @@ def _noise(shape: tuple[int, ...], seed: int, dev: torch.device) -> torch.Tensor
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(dev)
 
 
-def student_redraw(cfg: DictConfig, student: VideoDiT, n: int, frames: int) -> Callable[[int], list[np.ndarray]]:
-    """``redraw(seed)``: the training-length clips of the eval split's first ``n`` images with other noise."""
-    _, cond, metas = eval_conditions(cfg, "eval", n)
-    dev, ck, steps = _device(student), student.cfg.chunk, tuple(cfg.method.student.steps)
-    chunks = -(-frames // ck)
-    ctx, _ = caption_context(cfg, student, [m.get("caption") for m in metas], dev)
+def teacher_set(cfg: DictConfig, teacher: VideoDiT, run: RunFolder) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sample the teacher's training-length set into ``run``.
 
-    def redraw(seed: int) -> list[np.ndarray]:
-        noise = _noise((n, chunks * ck, *cond.shape[1:]), seed, dev)
-        gen = causal_rollout(student, cond.to(dev), chunks, noise=noise, steps=steps, context=ctx).cpu()
-        return decode_clips(cfg, cond, gen[:, :frames])
-
-    return redraw
+    Returns its motion summary (with the noise draws) and the sampling settings and timing.
+    """
+    clips, metas, timing, redraw = sample_teacher(cfg, teacher, run.videos("train_len"), cfg.sample.n_videos)
+    motion = summarize_motion(clips, metas, run.path / "contact_sheet.png")
+    return {**motion, "draws": motion_over_draws(cfg, motion, redraw, metas)}, timing
 
 
 def sample_run(cfg: DictConfig, run: RunFolder, model: VideoDiT) -> dict[str, Any]:
@@ -253,18 +255,15 @@ def sample_run(cfg: DictConfig, run: RunFolder, model: VideoDiT) -> dict[str, An
     """
     gen_frames = latent_frames(cfg) - 1
     if not cfg.method.stages:
-        clips, metas, timing, redraw = sample_teacher(cfg, model, run.videos("train_len"), cfg.sample.n_videos)
-        summary = summarize_motion(clips, metas, run.path / "contact_sheet.png")
-        return {**summary, "seconds_per_video": timing["seconds_per_video"], "nfe": timing["nfe"],
-                "draws": motion_over_draws(cfg, summary, redraw, metas)}
-    clips, metas, dt = sample_student_set(cfg, model, run.videos("train_len"), "eval", cfg.sample.n_videos,
-                                          gen_frames)
+        summary, timing = teacher_set(cfg, model, run)
+        return {**summary, "seconds_per_video": timing["seconds_per_video"], "nfe": timing["nfe"]}
+    clips, metas, dt, redraw = sample_student_set(cfg, model, run.videos("train_len"), "eval", cfg.sample.n_videos,
+                                                  gen_frames)
     summary = summarize_motion(clips, metas, run.path / "contact_sheet.png")
-    summary["draws"] = motion_over_draws(cfg, summary, student_redraw(cfg, model, cfg.sample.n_videos, gen_frames),
-                                         metas)
+    summary["draws"] = motion_over_draws(cfg, summary, redraw, metas)
     long_frames = cfg.sample.long_factor * gen_frames
-    long_clips, long_metas, dt_long = sample_student_set(cfg, model, run.videos("long"), "long", cfg.sample.n_long,
-                                                         long_frames, stream=True)
+    long_clips, long_metas, dt_long, _ = sample_student_set(cfg, model, run.videos("long"), "long",
+                                                            cfg.sample.n_long, long_frames, stream=True)
     long = summarize_motion(long_clips, long_metas, run.path / "contact_sheet_long.png")
     return {**summary, "seconds_per_video": dt, "nfe": gen_frames // model.cfg.chunk * len(cfg.method.student.steps),
             "long": {"frames": long_frames + 1, "speed_ratio": long["speed_ratio"],

@@ -13,7 +13,7 @@ from aad_bench.engine import Engine, setup
 from aad_bench.engine.settings import check_run
 from aad_bench.models.backbones import backbone_config
 from aad_bench.runfolder import RunFolder
-from aad_bench.sampling.videos import draws_line, motion_over_draws, sample_teacher, summarize_motion
+from aad_bench.sampling.videos import draws_line, teacher_set
 from aad_bench.training.divergence import Diverged
 from aad_bench.training.teacher import get_teacher
 
@@ -46,10 +46,7 @@ def _run(cfg: DictConfig, engine: Engine) -> dict[str, Any]:
         teacher, tdir = get_teacher(cfg, training_data(cfg), progress=cfg.progress and rt.is_main, engine=engine)
         if not rt.is_main:
             return {"status": "finished", "rank": rt.rank}
-        clips, metas, timing, redraw = sample_teacher(cfg, teacher.to(rt.device), run.videos("train_len"),
-                                                      cfg.sample.n_videos)
-        motion = summarize_motion(clips, metas, run.path / "contact_sheet.png")
-        motion["draws"] = motion_over_draws(cfg, motion, redraw, metas)
+        motion, timing = teacher_set(cfg, teacher.to(rt.device), run)
     except Diverged as d:
         return run.finish("diverged", d.reason, stage=d.stage, step=d.step)
     except Exception as e:

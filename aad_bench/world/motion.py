@@ -73,10 +73,24 @@ def _subpixel(cost: np.ndarray, i: int) -> float:
     return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den > 1e-12 else 0.0
 
 
+def _match_costs(frame: np.ndarray, centre: np.ndarray, span: np.ndarray, half: int, mask: np.ndarray,
+                 tmpl: np.ndarray, hi: np.ndarray | None = None) -> np.ndarray:
+    """Squared template mismatch at ``centre + (dx, dy)`` for ``dy``, ``dx`` in ``span`` (rows: dy).
+
+    With ``hi`` (the frame's last pixel) centres outside the frame are inf: not candidates.
+    """
+    def cost(dx: int, dy: int) -> float:
+        x, y = centre[0] + dx, centre[1] + dy
+        if hi is not None and not (0 <= x <= hi[0] and 0 <= y <= hi[1]):
+            return np.inf
+        return float(((_patch(frame, x, y, half)[mask] - tmpl) ** 2).sum())
+
+    return np.array([[cost(dx, dy) for dx in span] for dy in span])
+
+
 def _subpixel_at(frame: np.ndarray, c: np.ndarray, half: int, mask: np.ndarray, tmpl: np.ndarray) -> np.ndarray:
     """The (x, y) sub-pixel offset the parabola reads for the template matched at integer pixel ``c``."""
-    cost = np.array([[((_patch(frame, c[0] + dx, c[1] + dy, half)[mask] - tmpl) ** 2).sum() for dx in (-1, 0, 1)]
-                     for dy in (-1, 0, 1)])
+    cost = _match_costs(frame, c, np.arange(-1, 2), half, mask, tmpl)
     return np.array([_subpixel(cost[1], 1), _subpixel(cost[:, 1], 1)])
 
 
@@ -121,9 +135,7 @@ def follow_sprite(frames: np.ndarray, pos0: np.ndarray, shape: str, radius: floa
         reach = min(search, REACH + int(np.ceil(np.abs(vel).max())))
         span = np.arange(-reach, reach + 1)
         # centres outside the frame are not candidates: the edge padding there repeats a sprite at the border
-        cost = np.array([[((_patch(frame, centre[0] + dx, centre[1] + dy, half)[mask] - tmpl) ** 2).sum()
-                          if 0 <= centre[0] + dx <= hi[0] and 0 <= centre[1] + dy <= hi[1] else np.inf
-                          for dx in span] for dy in span])
+        cost = _match_costs(frame, centre, span, half, mask, tmpl, hi)
         iy, ix = np.unravel_index(int(np.argmin(cost)), cost.shape)
         found.append(bool(np.sqrt(cost[iy, ix] / tmpl.size) < limit))
         if found[-1]:
